@@ -1,0 +1,61 @@
+"""Bot Management: the application factory."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+
+from .config import INSTANCE_PATH, PROJECT_ROOT, ConfigError, load_settings, validate_production
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    settings = load_settings()
+    validate_production(settings)
+
+    app = Flask(
+        __name__,
+        instance_path=str(INSTANCE_PATH),
+        template_folder=str(PROJECT_ROOT / "templates"),
+        static_folder=str(PROJECT_ROOT / "static"),
+    )
+    app.config.from_mapping(settings.as_flask_config())
+    if test_config:
+        app.config.from_mapping(test_config)
+    app.config["SQLALCHEMY_DATABASE_URI"] = _database_uri(app)
+
+    from .extensions import csrf, db, login_manager, migrate
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+
+    from . import api, auth, bots
+
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(bots.bp)
+    app.register_blueprint(api.bp)
+
+    from .cli import bots_cli, users_cli
+
+    app.cli.add_command(users_cli)
+    app.cli.add_command(bots_cli)
+
+    from . import web
+
+    web.init_app(app)
+    return app
+
+
+def _database_uri(app: Flask) -> str:
+    if app.config.get("SQLALCHEMY_DATABASE_URI"):
+        return app.config["SQLALCHEMY_DATABASE_URI"]
+    if app.config.get("DATABASE_URL"):
+        return app.config["DATABASE_URL"]
+    if app.config["APP_ENV"] == "production":
+        raise ConfigError("DATABASE_URL must be set in production.")
+    from .embedded_db import embedded_database_url
+
+    return embedded_database_url(INSTANCE_PATH / "pgdata")

@@ -1,0 +1,99 @@
+"""Who may see what: the one place every view goes through.
+
+Every endpoint is logged-in only unless marked `@public`; `@admin_only` endpoints answer 404 to
+clients (they learn nothing about what exists). `visible_bots` is the single query helper that
+scopes bots to the current user's account; `get_bot_or_404` builds on it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+from flask import Flask, abort, jsonify, make_response, redirect, request, url_for
+from flask_login import current_user
+from sqlalchemy import Select, select
+
+from .models import Bot, User, db
+
+F = TypeVar("F", bound=Callable)
+
+PUBLIC = "public"
+ADMIN = "admin"
+LOGGED_IN = "logged_in"
+
+
+def public(view: F) -> F:
+    view.access_level = PUBLIC  # type: ignore[attr-defined]
+    return view
+
+
+def admin_only(view: F) -> F:
+    view.access_level = ADMIN  # type: ignore[attr-defined]
+    return view
+
+
+def access_level(app: Flask, endpoint: str | None) -> str:
+    if endpoint is None:
+        return PUBLIC  # 404 for unknown URLs is handled by routing itself
+    if endpoint == "static":
+        return PUBLIC
+    view = app.view_functions.get(endpoint)
+    return getattr(view, "access_level", LOGGED_IN)
+
+
+def wants_json() -> bool:
+    return request.path.startswith("/api/")
+
+
+def is_htmx() -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+def _login_required_response():
+    login_url = url_for("auth.login", next=request.full_path if request.method == "GET" else None)
+    if wants_json():
+        response = jsonify(error="authentication required")
+        response.status_code = 401
+        response.headers["WWW-Authenticate"] = 'Basic realm="Bot Management"'
+        return response
+    if is_htmx():
+        # htmx follows neither 302 nor 401 for swaps; HX-Redirect makes it navigate.
+        response = make_response("", 200)
+        response.headers["HX-Redirect"] = login_url
+        return response
+    return redirect(login_url)
+
+
+def enforce_access(app: Flask):
+    """`before_request` hook: refuse before the view runs."""
+    level = access_level(app, request.endpoint)
+    if level == PUBLIC:
+        return None
+    if not current_user.is_authenticated:
+        return _login_required_response()
+    if level == ADMIN and not current_user.is_admin:
+        abort(404)
+    return None
+
+
+def visible_bots(user: User | None = None) -> Select[tuple[Bot]]:
+    """`SELECT bots` limited to what `user` may see: everything for admins, one account else."""
+    user = user or current_user
+    query = select(Bot)
+    if not user.is_admin:
+        # Clients see their own account's live definitions; archived ones are admin business.
+        query = query.where(
+            Bot.account_identifier == user.account_identifier, Bot.archived_at.is_(None)
+        )
+    return query
+
+
+def get_bot_or_404(bot_id: str, user: User | None = None, *, for_update: bool = False) -> Bot:
+    query = visible_bots(user).where(Bot.id == bot_id)
+    if for_update:
+        query = query.with_for_update()
+    bot = db.session.scalars(query).first()
+    if bot is None:
+        abort(404)
+    return bot

@@ -1,0 +1,42 @@
+"""The JSON API: the same access rules as the pages (session cookie or HTTP Basic)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, request
+from flask_login import current_user
+from sqlalchemy import text
+
+from .access import get_bot_or_404, public
+from .models import db
+from .registry import BotFilters, filtered_bots
+from .serializers import bot_to_dict
+
+bp = Blueprint("api", __name__)
+
+API_MAX_ITEMS = 1000
+
+
+@bp.route("/api/bots")
+def list_bots():
+    args = request.args.to_dict()
+    if not current_user.is_admin:
+        args.pop("account", None)  # a client's scope is fixed by visible_bots anyway
+    filters = BotFilters.from_args(args)
+    bots = db.session.scalars(filtered_bots(filters).limit(API_MAX_ITEMS))
+    return jsonify(bots=[bot_to_dict(bot) for bot in bots])
+
+
+@bp.route("/api/bots/<bot_id>")
+def get_bot(bot_id: str):
+    return jsonify(bot_to_dict(get_bot_or_404(bot_id)))
+
+
+@bp.route("/healthz")
+@public
+def healthz():
+    try:
+        db.session.execute(text("SELECT 1"))
+    except Exception:  # any failure to reach PostgreSQL is "down" to a health probe
+        db.session.rollback()
+        return jsonify(database="unreachable"), 503
+    return jsonify(database="ok")

@@ -1,0 +1,100 @@
+"""`flask --app wsgi users ...` and `flask --app wsgi bots ...`."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sys
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+from sqlalchemy import func, select
+
+from .models import ROLES, User, db
+from .transfer import ImportFileError, apply_import, export_bots, plan_import
+from .users import UserError, create_user, find_user, set_active
+
+users_cli = AppGroup("users", help="Manage dashboard logins.")
+bots_cli = AppGroup("bots", help="Export, import and reconcile bot definitions.")
+
+
+@users_cli.command("create")
+@click.argument("username")
+@click.option("--role", type=click.Choice(ROLES), required=True)
+@click.option("--account", default=None, help="Hummingbot account a client may see.")
+@click.option("--password", default=None, help="Prompted for when omitted.")
+def create_user_command(username: str, role: str, account: str | None, password: str | None):
+    """Create a login; a client needs --account."""
+    if password is None:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        user = create_user(username, password, role, account)
+    except UserError as exc:
+        raise click.ClickException(str(exc)) from exc
+    scope = f" for account {user.account_identifier}" if user.account_identifier else ""
+    click.echo(f"Created {user.role} {user.username}{scope}.")
+
+
+@users_cli.command("list")
+def list_users_command():
+    for user in db.session.scalars(select(User).order_by(User.username)):
+        state = "active" if user.active else "inactive"
+        click.echo(f"{user.username}\t{user.role}\t{user.account_identifier or '-'}\t{state}")
+
+
+@users_cli.command("deactivate")
+@click.argument("username")
+def deactivate_command(username: str):
+    """Block a login and end its sessions."""
+    user = find_user(username)
+    if user is None:
+        raise click.ClickException(f"No user {username}.")
+    set_active(user, False)
+    click.echo(f"Deactivated {user.username}; its sessions no longer work.")
+
+
+@users_cli.command("ensure-admin")
+def ensure_admin_command():
+    """On an empty development database, create `admin` with a random password, shown once."""
+    if db.session.scalar(select(func.count()).select_from(User)):
+        return
+    if current_app.config["APP_ENV"] == "production":
+        raise click.ClickException(
+            "No users yet. Create the first admin with: "
+            "flask --app wsgi users create NAME --role admin"
+        )
+    password = secrets.token_urlsafe(12)
+    create_user("admin", password, "admin")
+    click.echo("\n" + "=" * 60)
+    click.echo("  First start: created the login  admin / " + password)
+    click.echo("  It is shown this once; keep it, or create users with")
+    click.echo("  flask --app wsgi users create NAME --role admin|client")
+    click.echo("=" * 60 + "\n")
+
+
+@bots_cli.command("export")
+@click.argument("file", type=click.File("w"), default="-")
+def export_command(file):
+    """Write every definition as JSON to FILE (default: standard output)."""
+    document = export_bots()
+    json.dump(document, file, indent=2, sort_keys=True)
+    file.write("\n")
+    if file is not sys.stdout:
+        click.echo(f"Exported {len(document['bots'])} bots.", err=True)
+
+
+@bots_cli.command("import")
+@click.argument("file", type=click.File("rb"))
+@click.option("--dry-run", is_flag=True, help="Show what would happen; write nothing.")
+def import_command(file, dry_run: bool):
+    """Import our export or the old in-memory bot_metadata JSON. Safe to run twice."""
+    try:
+        plan = plan_import(file.read())
+    except ImportFileError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if not dry_run:
+        apply_import(plan, actor="cli", source=getattr(file, "name", "stdin"))
+    for entry in plan.entries:
+        click.echo(f"{entry.action:7} {entry.fields.id}: {entry.reason}")
+    click.echo(("Would be: " if dry_run else "") + plan.summary() + ".")

@@ -1,0 +1,191 @@
+"""Every setting the dashboard reads from the environment, in one place.
+
+Development defaults are safe to run on a laptop; `validate_production` refuses to start a
+production process that still carries one of them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+INSTANCE_PATH = PROJECT_ROOT / "instance"
+
+DEV_SECRET_KEY = "dev-only-secret-key-change-me"  # noqa: S105 - refused in production
+DEFAULT_HUMMINGBOT_CREDENTIALS = ("admin", "admin")
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or unsafe; the message says which and how to fix it."""
+
+
+def _bool(value: str | None, default: bool = False) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _float(env: dict[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from exc
+
+
+def _int(env: dict[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from exc
+
+
+def normalize_database_url(url: str) -> str:
+    """Accept the schemes PaaS hosts hand out and pin the psycopg2 driver.
+
+    Railway and Heroku give `postgres://`; SQLAlchemy 2.1 maps a bare `postgresql://` to
+    psycopg 3, which is not installed, so both become `postgresql+psycopg2://`.
+    """
+    url = url.strip()
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise ConfigError(f"DATABASE_URL is not a URL: {url.split('@')[-1]!r}")
+    scheme = scheme.lower()
+    if scheme.startswith("sqlite"):
+        raise ConfigError(
+            "SQLite is not supported: Bot Management needs PostgreSQL (JSONB, advisory locks). "
+            "Unset DATABASE_URL to use the embedded PostgreSQL, or point it at a PostgreSQL server."
+        )
+    if scheme in {"postgres", "postgresql", "postgresql+psycopg2"}:
+        return f"postgresql+psycopg2://{rest}"
+    raise ConfigError(f"DATABASE_URL must be a PostgreSQL URL, got scheme {scheme!r}")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Typed view of the environment; `as_flask_config` feeds app.config."""
+
+    env: str
+    secret_key: str
+    database_url: str | None
+    port: int
+    hummingbot_api_url: str | None
+    hummingbot_username: str
+    hummingbot_password: str
+    hummingbot_connect_timeout: float
+    hummingbot_read_timeout: float
+    hummingbot_extra_headers: dict[str, str]
+    status_cache_seconds: float
+    status_poll_seconds: int
+    page_size: int
+    max_config_bytes: int
+    max_content_length: int
+    htmx_source: str
+    debug: bool
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+    def as_flask_config(self) -> dict[str, object]:
+        return {
+            "APP_ENV": self.env,
+            "SECRET_KEY": self.secret_key,
+            "DATABASE_URL": self.database_url,
+            "PORT": self.port,
+            "HUMMINGBOT_API_URL": self.hummingbot_api_url,
+            "HUMMINGBOT_API_USERNAME": self.hummingbot_username,
+            "HUMMINGBOT_API_PASSWORD": self.hummingbot_password,
+            "HUMMINGBOT_CONNECT_TIMEOUT": self.hummingbot_connect_timeout,
+            "HUMMINGBOT_READ_TIMEOUT": self.hummingbot_read_timeout,
+            "HUMMINGBOT_EXTRA_HEADERS": self.hummingbot_extra_headers,
+            "STATUS_CACHE_SECONDS": self.status_cache_seconds,
+            "STATUS_POLL_SECONDS": self.status_poll_seconds,
+            "PAGE_SIZE": self.page_size,
+            "MAX_CONFIG_BYTES": self.max_config_bytes,
+            "MAX_CONTENT_LENGTH": self.max_content_length,
+            "HTMX_SOURCE": self.htmx_source,
+            "DEBUG": self.debug,
+            "SESSION_COOKIE_HTTPONLY": True,
+            "SESSION_COOKIE_SAMESITE": "Lax",
+            "SESSION_COOKIE_SECURE": self.is_production,
+            "REMEMBER_COOKIE_HTTPONLY": True,
+            "REMEMBER_COOKIE_SECURE": self.is_production,
+            "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session
+            "SQLALCHEMY_ENGINE_OPTIONS": {
+                "pool_pre_ping": True,
+                # Naive TIMESTAMP columns hold UTC: make NOW() agree whatever the server's zone.
+                "connect_args": {"connect_timeout": 5, "options": "-c timezone=UTC"},
+            },
+        }
+
+
+def load_settings(environ: dict[str, str] | None = None) -> Settings:
+    env = dict(os.environ if environ is None else environ)
+    app_env = env.get("APP_ENV", "development").strip().lower() or "development"
+    if app_env not in {"development", "production", "test"}:
+        raise ConfigError("APP_ENV must be development, production or test")
+
+    database_url = env.get("DATABASE_URL") or None
+    if database_url:
+        database_url = normalize_database_url(database_url)
+
+    extra_headers_raw = env.get("HUMMINGBOT_EXTRA_HEADERS", "") or "{}"
+    try:
+        extra_headers = json.loads(extra_headers_raw)
+    except json.JSONDecodeError as exc:
+        raise ConfigError("HUMMINGBOT_EXTRA_HEADERS must be a JSON object") from exc
+    if not isinstance(extra_headers, dict):
+        raise ConfigError("HUMMINGBOT_EXTRA_HEADERS must be a JSON object")
+
+    htmx_source = env.get("HTMX_SOURCE", "cdn").strip().lower()
+    if htmx_source not in {"cdn", "local"}:
+        raise ConfigError("HTMX_SOURCE must be 'cdn' or 'local'")
+
+    return Settings(
+        env=app_env,
+        secret_key=env.get("SECRET_KEY") or DEV_SECRET_KEY,
+        database_url=database_url,
+        port=_int(env, "PORT", 5000),
+        hummingbot_api_url=(env.get("HUMMINGBOT_API_URL") or None),
+        hummingbot_username=env.get("HUMMINGBOT_API_USERNAME", DEFAULT_HUMMINGBOT_CREDENTIALS[0]),
+        hummingbot_password=env.get("HUMMINGBOT_API_PASSWORD", DEFAULT_HUMMINGBOT_CREDENTIALS[1]),
+        hummingbot_connect_timeout=_float(env, "HUMMINGBOT_CONNECT_TIMEOUT", 2.0),
+        hummingbot_read_timeout=_float(env, "HUMMINGBOT_READ_TIMEOUT", 5.0),
+        hummingbot_extra_headers={str(k): str(v) for k, v in extra_headers.items()},
+        status_cache_seconds=_float(env, "STATUS_CACHE_SECONDS", 2.0),
+        status_poll_seconds=_int(env, "STATUS_POLL_SECONDS", 5),
+        page_size=_int(env, "PAGE_SIZE", 50),
+        max_config_bytes=_int(env, "MAX_CONFIG_BYTES", 64 * 1024),
+        max_content_length=_int(env, "MAX_CONTENT_LENGTH", 2 * 1024 * 1024),
+        htmx_source=htmx_source,
+        debug=_bool(env.get("FLASK_DEBUG")),
+    )
+
+
+def validate_production(settings: Settings) -> None:
+    """Refuse to serve production with a development secret or default credentials."""
+    if not settings.is_production:
+        return
+    problems = []
+    if settings.secret_key == DEV_SECRET_KEY or len(settings.secret_key) < 32:
+        problems.append("SECRET_KEY must be set to a random value of at least 32 characters")
+    if not settings.database_url:
+        problems.append("DATABASE_URL must point at the production PostgreSQL")
+    if settings.debug:
+        problems.append("FLASK_DEBUG must be off")
+    if not settings.hummingbot_api_url:
+        problems.append("HUMMINGBOT_API_URL must be set")
+    credentials = (settings.hummingbot_username, settings.hummingbot_password)
+    if credentials == DEFAULT_HUMMINGBOT_CREDENTIALS:
+        problems.append("HUMMINGBOT_API_USERNAME/PASSWORD must not be the default admin/admin")
+    if problems:
+        raise ConfigError("Refusing to start in production: " + "; ".join(problems) + ".")

@@ -1,0 +1,203 @@
+"""Bot definitions: list, create, edit, archive, restore, each written with its history."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
+
+from .access import visible_bots
+from .models import BOT_STATUSES, Bot, BotEvent, User, db
+from .validation import BOT_FIELDS, ValidationError, validate_bot
+
+EDITABLE_FIELDS = tuple(field for field in BOT_FIELDS if field != "id")
+SORTS = {
+    "name": (Bot.name.asc(), Bot.id.asc()),
+    "updated": (Bot.updated_at.desc(), Bot.id.asc()),
+    "account": (Bot.account_identifier.asc(), Bot.name.asc(), Bot.id.asc()),
+    "status": (Bot.status.asc(), Bot.name.asc(), Bot.id.asc()),
+}
+TRANSITIONAL = ("deploying", "stopping")
+
+
+class ConflictError(Exception):
+    """Someone changed the bot since the form was loaded: nothing was written."""
+
+
+class StateError(Exception):
+    """The action does not fit the bot's current status."""
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def actor_name(user: User | None) -> str:
+    return user.username if user is not None else "system"
+
+
+def record_event(
+    bot: Bot,
+    action: str,
+    actor: str,
+    *,
+    from_status: str | None = None,
+    to_status: str | None = None,
+    details: Mapping[str, Any] | None = None,
+) -> BotEvent:
+    event = BotEvent(
+        bot_id=bot.id,
+        actor=actor,
+        action=action,
+        from_status=from_status,
+        to_status=to_status,
+        details=dict(details or {}),
+        occurred_at=utcnow(),
+    )
+    db.session.add(event)
+    return event
+
+
+@dataclass(frozen=True)
+class BotFilters:
+    account: str = ""
+    status: str = ""
+    q: str = ""
+    sort: str = "name"
+    archived: bool = False
+
+    @classmethod
+    def from_args(cls, args: Mapping[str, str]) -> BotFilters:
+        """Unknown values fall back to defaults: filters go through allowlists, never into SQL."""
+        status = args.get("status", "")
+        sort = args.get("sort", "name")
+        return cls(
+            account=args.get("account", "").strip()[:64],
+            status=status if status in BOT_STATUSES else "",
+            q=args.get("q", "").strip()[:64],
+            sort=sort if sort in SORTS else "name",
+            archived=args.get("archived") == "1" or status == "archived",
+        )
+
+
+def _escape_like(term: str) -> str:
+    return term.replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_")
+
+
+def filtered_bots(filters: BotFilters, user: User | None = None):
+    query = visible_bots(user)
+    if not filters.archived:
+        query = query.where(Bot.archived_at.is_(None))
+    if filters.account:
+        query = query.where(Bot.account_identifier == filters.account)
+    if filters.status:
+        query = query.where(Bot.status == filters.status)
+    if filters.q:
+        pattern = f"%{_escape_like(filters.q)}%"
+        query = query.where(or_(Bot.name.ilike(pattern), Bot.id.ilike(pattern)))
+    return query.order_by(*SORTS[filters.sort])
+
+
+def known_accounts(user: User | None = None) -> list[str]:
+    query = visible_bots(user).with_only_columns(Bot.account_identifier).distinct()
+    return sorted(db.session.scalars(query))
+
+
+def _name_taken(name: str, exclude_id: str | None = None) -> bool:
+    query = select(func.count()).select_from(Bot).where(
+        func.lower(Bot.name) == name.lower(), Bot.archived_at.is_(None)
+    )
+    if exclude_id is not None:
+        query = query.where(Bot.id != exclude_id)
+    return db.session.scalar(query) > 0
+
+
+def _max_config_bytes() -> int:
+    return current_app.config["MAX_CONFIG_BYTES"]
+
+
+def create_bot(data: Mapping[str, Any], actor: str, *, status: str = "stopped") -> Bot:
+    fields = validate_bot(data, max_config_bytes=_max_config_bytes())
+    if db.session.get(Bot, fields.id) is not None:
+        raise ValidationError({"id": "is already used by another bot."})
+    if _name_taken(fields.name):
+        raise ValidationError({"name": "is already used by another bot."})
+    bot = Bot(**fields.as_dict(), status=status)
+    db.session.add(bot)
+    try:
+        db.session.flush()
+    except IntegrityError as exc:  # a concurrent create won the race
+        db.session.rollback()
+        raise ValidationError({"id": "is already used by another bot."}) from exc
+    record_event(bot, "created", actor, to_status=status, details={"after": fields.as_dict()})
+    db.session.commit()
+    return bot
+
+
+def update_bot(bot: Bot, data: Mapping[str, Any], actor: str, *, expected_version: Any) -> Bot:
+    """Apply an edit if nobody saved the bot since `expected_version` was read."""
+    merged = {**data, "id": bot.id}
+    fields = validate_bot(merged, max_config_bytes=_max_config_bytes())
+    if str(bot.version) != str(expected_version):
+        raise ConflictError(bot.id)
+    if fields.name.lower() != bot.name.lower() and _name_taken(fields.name, exclude_id=bot.id):
+        raise ValidationError({"name": "is already used by another bot."})
+    changes = {
+        field: [getattr(bot, field), getattr(fields, field)]
+        for field in EDITABLE_FIELDS
+        if getattr(bot, field) != getattr(fields, field)
+    }
+    if not changes:
+        return bot
+    for field, (_before, after) in changes.items():
+        setattr(bot, field, after)
+    record_event(bot, "edited", actor, from_status=bot.status, to_status=bot.status,
+                 details={"changes": changes})
+    try:
+        db.session.commit()
+    except StaleDataError as exc:  # lost the race between our read and our UPDATE
+        db.session.rollback()
+        raise ConflictError(bot.id) from exc
+    return bot
+
+
+def archive_bot(bot: Bot, actor: str) -> Bot:
+    if bot.is_archived:
+        return bot
+    if bot.status in TRANSITIONAL:
+        raise StateError(f"{bot.name} is {bot.status}; wait until it settles before archiving.")
+    before = bot.status
+    bot.status = "archived"
+    bot.archived_at = utcnow()
+    record_event(bot, "archived", actor, from_status=before, to_status="archived")
+    db.session.commit()
+    return bot
+
+
+def restore_bot(bot: Bot, actor: str) -> Bot:
+    if not bot.is_archived:
+        return bot
+    if _name_taken(bot.name, exclude_id=bot.id):
+        raise StateError(
+            f"Another active bot is named {bot.name}; rename or archive it before restoring."
+        )
+    bot.status = "stopped"
+    bot.archived_at = None
+    record_event(bot, "restored", actor, from_status="archived", to_status="stopped")
+    db.session.commit()
+    return bot
+
+
+def bot_history(bot: Bot) -> list[BotEvent]:
+    query = (
+        select(BotEvent)
+        .where(BotEvent.bot_id == bot.id)
+        .order_by(BotEvent.occurred_at.desc(), BotEvent.id.desc())
+    )
+    return list(db.session.scalars(query))

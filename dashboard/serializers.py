@@ -1,0 +1,27 @@
+"""Bots as JSON: the API's items and the export file share this shape."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from .models import Bot
+
+STORED_COLUMNS = (
+    "id", "name", "account_identifier", "strategy", "connector", "pair", "config", "status",
+    "created_at", "updated_at", "instance_name", "version", "archived_at", "last_error",
+    "last_seen_status", "last_seen_at",
+)
+
+
+def iso(value: datetime | None) -> str | None:
+    """Naive timestamps in the database are UTC; say so in the string."""
+    return value.isoformat() + "Z" if value is not None else None
+
+
+def bot_to_dict(bot: Bot) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for column in STORED_COLUMNS:
+        value = getattr(bot, column)
+        out[column] = iso(value) if isinstance(value, datetime) else value
+    return out

@@ -1,0 +1,196 @@
+"""Export every definition as JSON, and import our export or the old in-memory `bot_metadata`.
+
+Import is two steps, so a page can show a preview: `plan_import` reads and checks the whole
+file and decides, per entry, create / update / skip and why, writing nothing; `apply_import`
+writes that plan in one transaction. A malformed file raises `ImportFileError` naming the bad
+entry, and nothing changes.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import func, select
+
+from .models import BOT_STATUSES, Bot, db
+from .registry import EDITABLE_FIELDS, record_event, utcnow
+from .serializers import bot_to_dict, iso
+from .validation import BotFields, ValidationError, validate_bot
+
+EXPORT_FORMAT = "bot-management/1"
+
+
+class ImportFileError(ValueError):
+    """The file as a whole cannot be imported; the message names the entry and the field."""
+
+
+@dataclass
+class PlannedEntry:
+    key: str
+    action: str  # "create", "update" or "skip"
+    reason: str
+    fields: BotFields
+    status: str = "stopped"
+    instance_name: str | None = None
+    archived_at: datetime | None = None
+    changes: dict[str, list[Any]] = field(default_factory=dict)
+
+
+@dataclass
+class ImportPlan:
+    source_format: str
+    entries: list[PlannedEntry]
+
+    def count(self, action: str) -> int:
+        return sum(1 for entry in self.entries if entry.action == action)
+
+    def summary(self) -> str:
+        return (f"{self.count('create')} created, {self.count('update')} updated, "
+                f"{self.count('skip')} skipped")
+
+
+def export_bots() -> dict[str, Any]:
+    bots = db.session.scalars(select(Bot).order_by(Bot.id))
+    return {
+        "format": EXPORT_FORMAT,
+        "exported_at": iso(utcnow()),
+        "bots": [bot_to_dict(bot) for bot in bots],
+    }
+
+
+def _normalise_entries(document: Any) -> tuple[str, list[tuple[str, dict[str, Any]]]]:
+    """Both shapes become (key, {our column names}) pairs."""
+    if isinstance(document, dict) and isinstance(document.get("bots"), list):
+        entries = []
+        for index, item in enumerate(document["bots"]):
+            if not isinstance(item, dict):
+                raise ImportFileError(f"Entry #{index + 1} in 'bots' is not an object.")
+            entries.append((str(item.get("id") or f"#{index + 1}"), item))
+        return "export", entries
+    if isinstance(document, dict) and document and "bots" not in document:
+        entries = []
+        for key, item in document.items():
+            if not isinstance(item, dict):
+                raise ImportFileError(f"Entry {key!r} is not an object.")
+            entries.append((str(key), {
+                "id": item.get("id", key),
+                "name": item.get("name", key),
+                "account_identifier": item.get("account", item.get("account_identifier")),
+                "strategy": item.get("strategy"),
+                "connector": item.get("connector"),
+                "pair": item.get("pair", item.get("trading_pair")),
+                "config": item.get("config", {}),
+                "status": item.get("status"),
+            }))
+        return "bot_metadata", entries
+    raise ImportFileError(
+        "Not a bot file: expected our export ({\"bots\": [...]}) or the old bot_metadata "
+        "object keyed by bot name."
+    )
+
+
+def _parse_time(raw: Any) -> datetime | None:
+    if not isinstance(raw, str) or not raw:
+        return None
+    try:
+        return datetime.fromisoformat(raw.removesuffix("Z"))
+    except ValueError:
+        return None
+
+
+def plan_import(text: str | bytes) -> ImportPlan:
+    try:
+        document = json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ImportFileError(f"The file is not valid JSON: {exc}") from exc
+    source_format, raw_entries = _normalise_entries(document)
+    max_bytes = current_app.config["MAX_CONFIG_BYTES"]
+
+    entries: list[PlannedEntry] = []
+    seen_ids: set[str] = set()
+    for key, raw in raw_entries:
+        try:
+            fields = validate_bot(raw, max_config_bytes=max_bytes)
+        except ValidationError as exc:
+            raise ImportFileError(
+                f"Entry {key!r} is not valid: {exc}. Nothing was imported."
+            ) from exc
+        if fields.id in seen_ids:
+            raise ImportFileError(
+                f"Entry {key!r} repeats bot id {fields.id!r}. Nothing was imported."
+            )
+        seen_ids.add(fields.id)
+        status = raw.get("status") if raw.get("status") in BOT_STATUSES else "stopped"
+        entries.append(PlannedEntry(
+            key=key, action="create", reason="new bot", fields=fields, status=status,
+            instance_name=raw.get("instance_name") or None,
+            archived_at=_parse_time(raw.get("archived_at")) if status == "archived" else None,
+        ))
+    _decide(entries)
+    return ImportPlan(source_format=source_format, entries=entries)
+
+
+def _decide(entries: list[PlannedEntry]) -> None:
+    """Compare each entry with what is stored: create, update or skip, with the reason."""
+    ids = [entry.fields.id for entry in entries]
+    existing = {bot.id: bot for bot in db.session.scalars(select(Bot).where(Bot.id.in_(ids)))}
+    names = {entry.fields.name.lower() for entry in entries}
+    owners_of_names = {
+        name.lower(): bot_id
+        for name, bot_id in db.session.execute(
+            select(Bot.name, Bot.id).where(
+                func.lower(Bot.name).in_(names), Bot.archived_at.is_(None)
+            )
+        )
+    }
+    for entry in entries:
+        current = existing.get(entry.fields.id)
+        owner = owners_of_names.get(entry.fields.name.lower())
+        if owner is not None and owner != entry.fields.id:
+            entry.action, entry.reason = "skip", f"name already used by bot {owner}"
+        elif current is None:
+            continue
+        else:
+            entry.changes = {
+                name: [getattr(current, name), getattr(entry.fields, name)]
+                for name in EDITABLE_FIELDS
+                if getattr(current, name) != getattr(entry.fields, name)
+            }
+            if entry.changes:
+                entry.action = "update"
+                entry.reason = "changed: " + ", ".join(sorted(entry.changes))
+            else:
+                entry.action, entry.reason = "skip", "already up to date"
+
+
+def apply_import(plan: ImportPlan, actor: str, source: str) -> ImportPlan:
+    """Write the plan in one transaction; re-checked against the table so it stays idempotent."""
+    _decide(plan.entries)
+    for entry in plan.entries:
+        details = {"source": source, "format": plan.source_format}
+        if entry.action == "create":
+            bot = Bot(**entry.fields.as_dict(), status=entry.status,
+                      archived_at=entry.archived_at, instance_name=_free_instance_name(entry))
+            db.session.add(bot)
+            db.session.flush()
+            record_event(bot, "imported", actor, to_status=entry.status,
+                         details={**details, "after": entry.fields.as_dict()})
+        elif entry.action == "update":
+            bot = db.session.get(Bot, entry.fields.id)
+            for name, (_before, after) in entry.changes.items():
+                setattr(bot, name, after)
+            record_event(bot, "import_updated", actor, from_status=bot.status,
+                         to_status=bot.status, details={**details, "changes": entry.changes})
+    db.session.commit()
+    return plan
+
+
+def _free_instance_name(entry: PlannedEntry) -> str | None:
+    if not entry.instance_name:
+        return None
+    taken = db.session.scalar(select(Bot.id).where(Bot.instance_name == entry.instance_name))
+    return None if taken else entry.instance_name

@@ -1,0 +1,111 @@
+"""Dashboard users: creation, password hashing and login checks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import func, select
+
+from .models import ROLES, User, db
+from .validation import HUMMINGBOT_NAME
+
+# argon2id with argon2-cffi's RFC 9106 "low memory" profile: t=3, m=64 MiB, p=4,
+# above OWASP ASVS 5.0 appendix C's minimum (m=19 MiB, t=2, p=1).
+_hasher = PasswordHasher()
+# Verified against when the user does not exist, so both failures cost the same time.
+_DUMMY_HASH = _hasher.hash("not-a-real-password-just-for-timing")
+
+MIN_PASSWORD_LENGTH = 8
+MAX_PASSWORD_LENGTH = 1024  # long passphrases are kept whole, never truncated
+COMMON_PASSWORDS = frozenset(
+    line.strip().lower()
+    for line in (Path(__file__).parent / "data" / "common-passwords.txt").read_text().splitlines()
+    if line.strip() and not line.startswith("#")
+)
+
+
+class UserError(ValueError):
+    pass
+
+
+def check_password_rules(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise UserError(f"Password must be at least {MIN_PASSWORD_LENGTH} characters.")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise UserError(f"Password must be at most {MAX_PASSWORD_LENGTH} characters.")
+    if password.lower() in COMMON_PASSWORDS:
+        raise UserError("That password is too common; choose another.")
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def find_user(username: str) -> User | None:
+    query = select(User).where(func.lower(User.username) == username.strip().lower())
+    return db.session.scalars(query).first()
+
+
+def create_user(
+    username: str, password: str, role: str, account_identifier: str | None = None
+) -> User:
+    username = username.strip()
+    if not username or len(username) > 64 or not HUMMINGBOT_NAME.match(username):
+        raise UserError("Username must be 1-64 letters, digits, '-' or '_'.")
+    if role not in ROLES:
+        raise UserError(f"Role must be one of: {', '.join(ROLES)}.")
+    account_identifier = (account_identifier or "").strip() or None
+    if role == "client" and not account_identifier:
+        raise UserError("A client needs --account, the Hummingbot account it may see.")
+    if account_identifier and not HUMMINGBOT_NAME.match(account_identifier):
+        raise UserError("Account may contain only letters, digits, '-' and '_'.")
+    check_password_rules(password)
+    if find_user(username) is not None:
+        raise UserError(f"User {username} already exists.")
+    user = User(
+        username=username,
+        password_hash=hash_password(password),
+        role=role,
+        account_identifier=account_identifier if role == "client" else None,
+    )
+    db.session.add(user)
+    db.session.commit()
+    return user
+
+
+def authenticate(username: str, password: str) -> User | None:
+    """The user if the password matches and the account is active; None otherwise.
+
+    Unknown users cost one hash verification too, so timing does not tell them apart.
+    """
+    user = find_user(username) if username else None
+    try:
+        _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
+    except (VerificationError, InvalidHashError):
+        return None
+    if user is None or not user.active:
+        return None
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)  # upgrade old parameters at login
+        db.session.commit()
+    return user
+
+
+def set_active(user: User, active: bool) -> None:
+    user.active = active
+    user.session_generation += 1  # existing sessions stop working either way
+    db.session.commit()
+
+
+def set_password(user: User, password: str) -> None:
+    check_password_rules(password)
+    user.password_hash = hash_password(password)
+    user.session_generation += 1
+    db.session.commit()
+
+
+def revoke_sessions(user: User) -> None:
+    user.session_generation += 1
+    db.session.commit()

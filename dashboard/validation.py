@@ -1,0 +1,108 @@
+"""The rules a bot definition must meet, shared by the forms, the JSON API and the importer."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+# Hummingbot's own pattern for instance names and credentials profiles.
+HUMMINGBOT_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
+STRATEGY = re.compile(r"^[A-Za-z0-9_.:-]+$")
+CONNECTOR = re.compile(r"^[A-Za-z0-9_.-]+$")
+PAIR = re.compile(r"^[A-Z0-9]+-[A-Z0-9]+$")
+
+MAX_ID_LENGTH = 64
+MAX_NAME_LENGTH = 48  # leaves room for the "-YYYYmmdd-HHMMSS" Hummingbot appends
+MAX_FIELD_LENGTH = 64
+BOT_FIELDS = ("id", "name", "account_identifier", "strategy", "connector", "pair", "config")
+
+
+class ValidationError(ValueError):
+    """Field name -> message. The form re-renders with these beside the user's input."""
+
+    def __init__(self, errors: dict[str, str]):
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class BotFields:
+    id: str
+    name: str
+    account_identifier: str
+    strategy: str
+    connector: str
+    pair: str
+    config: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {field: getattr(self, field) for field in BOT_FIELDS}
+
+
+def _text(raw: Any) -> str:
+    return raw.strip() if isinstance(raw, str) else ""
+
+
+def _check(value: str, pattern: re.Pattern[str], max_length: int, allowed: str) -> str | None:
+    if not value:
+        return "is required."
+    if len(value) > max_length:
+        return f"must be at most {max_length} characters."
+    if not pattern.match(value):
+        return f"may contain only {allowed}."
+    return None
+
+
+def parse_config(raw: Any, max_bytes: int) -> dict[str, Any]:
+    """A JSON object, given as text (forms) or already decoded (API, import)."""
+    if isinstance(raw, dict):
+        value = raw
+    elif raw is None or (isinstance(raw, str) and not raw.strip()):
+        return {}
+    elif isinstance(raw, str):
+        if len(raw.encode()) > max_bytes:
+            raise ValueError(f"must be at most {max_bytes // 1024} KiB.")
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"is not valid JSON ({exc.msg} at line {exc.lineno}).") from exc
+    else:
+        raise ValueError("must be a JSON object.")
+    if not isinstance(value, dict):
+        raise ValueError("must be a JSON object, like {\"order_amount\": 0.01}.")
+    if len(json.dumps(value).encode()) > max_bytes:
+        raise ValueError(f"must be at most {max_bytes // 1024} KiB.")
+    return value
+
+
+def validate_bot(data: Mapping[str, Any], *, max_config_bytes: int) -> BotFields:
+    """Clean and check every field; raise ValidationError naming each bad one."""
+    values = {field: _text(data.get(field)) for field in BOT_FIELDS if field != "config"}
+    values["pair"] = values["pair"].upper()
+    names = "letters, digits, '-' and '_'"
+    problems = {
+        "id": _check(values["id"], HUMMINGBOT_NAME, MAX_ID_LENGTH, names),
+        "name": _check(values["name"], HUMMINGBOT_NAME, MAX_NAME_LENGTH, names),
+        "account_identifier": _check(
+            values["account_identifier"], HUMMINGBOT_NAME, MAX_FIELD_LENGTH, names
+        ),
+        "strategy": _check(
+            values["strategy"], STRATEGY, MAX_FIELD_LENGTH, "letters, digits and _ . : -"
+        ),
+        "connector": _check(
+            values["connector"], CONNECTOR, MAX_FIELD_LENGTH, "letters, digits and _ . -"
+        ),
+        "pair": _check(values["pair"], PAIR, MAX_FIELD_LENGTH, "BASE-QUOTE, like BTC-USDT"),
+    }
+    errors = {field: message for field, message in problems.items() if message}
+    config: dict[str, Any] = {}
+    try:
+        config = parse_config(data.get("config"), max_config_bytes)
+    except ValueError as exc:
+        errors["config"] = str(exc)
+    if errors:
+        raise ValidationError(errors)
+    return BotFields(config=config, **values)
