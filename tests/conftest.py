@@ -1,0 +1,233 @@
+"""Test fixtures: a real PostgreSQL, the schema from the migrations, one rolled-back
+transaction per test, and committed fixtures for tests that need several connections.
+
+The database server is the one in TEST_DATABASE_URL, or else a throwaway embedded PostgreSQL
+(pgserver) that the suite starts itself. Each xdist worker gets a database of its own.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import os
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask, has_app_context
+from flask.testing import FlaskClient
+from flask_sqlalchemy.session import Session as FlaskSQLAlchemySession
+from sqlalchemy.engine import make_url
+
+from dashboard import create_app
+from dashboard.models import User, db
+
+pytest_plugins = ["tests.simulator_fixtures"]
+
+TEST_PASSWORD = "a long test passphrase"  # shared by the fixture users
+
+
+def _server_url(tmp_path_factory) -> str:
+    explicit = os.environ.get("TEST_DATABASE_URL")
+    if explicit:
+        from dashboard.config import normalize_database_url
+
+        return normalize_database_url(explicit)
+    import pgserver
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        server = pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="delete")
+    return server.get_uri().replace("postgresql://", "postgresql+psycopg2://", 1)
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory, worker_id) -> Iterator[str]:
+    """A fresh, empty database for this worker, dropped at the end."""
+    server_url = make_url(_server_url(tmp_path_factory))
+    name = f"bm_test_{worker_id}_{os.getpid()}"
+    admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = server_url.set(database=name).render_as_string(hide_password=False)
+    yield url
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def base_config(database_url: str, **overrides) -> dict:
+    config = {
+        "TESTING": True,
+        "APP_ENV": "test",
+        "SECRET_KEY": "test-secret-key-that-is-long-enough-0123456789",
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "WTF_CSRF_ENABLED": False,
+        "HUMMINGBOT_API_URL": None,
+        "HTMX_SOURCE": "local",
+    }
+    config.update(overrides)
+    return config
+
+
+@pytest.fixture(scope="session")
+def migrated(database_url) -> str:
+    """Run the migrations once per worker: the schema always comes from them."""
+    from flask_migrate import upgrade
+
+    app = create_app(base_config(database_url))
+    with app.app_context():
+        upgrade()
+        db.engine.dispose()
+    return database_url
+
+
+@dataclass
+class Accounts:
+    admin: User
+    client_a: User
+    client_b: User
+
+
+@pytest.fixture(scope="session")
+def accounts(migrated) -> Accounts:
+    """Three committed logins shared by the suite (hashing argon2 once, not per test)."""
+    from dashboard.users import create_user
+
+    app = create_app(base_config(migrated))
+    with app.app_context():
+        made = Accounts(
+            admin=create_user("admin", TEST_PASSWORD, "admin"),
+            client_a=create_user("sharp", TEST_PASSWORD, "client", "client_sharp"),
+            client_b=create_user("other", TEST_PASSWORD, "client", "client_other"),
+        )
+        for user in (made.admin, made.client_a, made.client_b):
+            db.session.refresh(user)
+            db.session.expunge(user)
+        db.engine.dispose()
+    return made
+
+
+class IsolatedClient(FlaskClient):
+    """Runs each request in an empty context, as production does: its own app context, `g`
+    and database session, not the test's. Afterwards the test's session re-reads rows."""
+
+    def open(self, *args, **kwargs):
+        response = contextvars.Context().run(super().open, *args, **kwargs)
+        if has_app_context():
+            db.session.expire_all()
+        return response
+
+
+@pytest.fixture(scope="session")
+def session_app(migrated, accounts) -> Flask:
+    app = create_app(base_config(migrated))
+    app.test_client_class = IsolatedClient
+    return app
+
+
+class ConnectionBoundSession(FlaskSQLAlchemySession):
+    """Flask-SQLAlchemy's session picks the app's engine and ignores `bind`; tests need the
+    one connection whose outer transaction they roll back."""
+
+    def get_bind(self, mapper=None, clause=None, bind=None, **kwargs):
+        return self.bind
+
+
+@pytest.fixture
+def app(session_app) -> Iterator[Flask]:
+    """The app with every database write of the test inside one transaction, rolled back."""
+    with session_app.app_context():
+        connection = db.engine.connect()
+        transaction = connection.begin()
+        original = db.session
+        db.session = db._make_scoped_session({
+            "class_": ConnectionBoundSession,
+            "bind": connection,
+            "join_transaction_mode": "create_savepoint",
+        })
+        try:
+            yield session_app
+        finally:
+            db.session.remove()
+            db.session = original
+            transaction.rollback()
+            connection.close()
+
+
+@pytest.fixture
+def committed_app(migrated, accounts) -> Iterator[Flask]:
+    """For tests that need real commits seen by other connections or processes."""
+    app = create_app(base_config(migrated))
+    app.test_client_class = IsolatedClient
+    yield app
+    with app.app_context():
+        db.session.remove()
+        with db.engine.begin() as conn:
+            # TRUNCATE skips the append-only row trigger on purpose: this is test cleanup.
+            conn.execute(sa.text("TRUNCATE bot_events, bots"))
+            conn.execute(sa.text(
+                "UPDATE users SET session_generation = 0, active = true"
+            ))
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app) -> FlaskClient:
+    return app.test_client()
+
+
+class Login:
+    """Signs a test client in as a fixture user the way Flask-Login's cookie does."""
+
+    def __init__(self, client: FlaskClient, accounts: Accounts):
+        self.client = client
+        self.accounts = accounts
+
+    def as_user(self, user: User) -> FlaskClient:
+        with self.client.session_transaction() as session:
+            session.clear()
+            session["_user_id"] = user.get_id()
+            session["_fresh"] = True
+        return self.client
+
+    def as_admin(self) -> FlaskClient:
+        return self.as_user(self.accounts.admin)
+
+    def as_client_a(self) -> FlaskClient:
+        return self.as_user(self.accounts.client_a)
+
+    def as_client_b(self) -> FlaskClient:
+        return self.as_user(self.accounts.client_b)
+
+
+@pytest.fixture
+def login(client, accounts) -> Login:
+    return Login(client, accounts)
+
+
+def make_bot_data(**overrides) -> dict[str, str]:
+    data = {
+        "id": "pmm-btc",
+        "name": "pmm-btc",
+        "account_identifier": "client_sharp",
+        "strategy": "pure_market_making",
+        "connector": "binance",
+        "pair": "BTC-USDT",
+        "config": '{"order_amount": 0.01, "bid_spread": 0.002}',
+    }
+    data.update(overrides)
+    return data
+
+
+@pytest.fixture
+def make_bot(app):
+    """Create a definition through the service, as an admin would."""
+    from dashboard.registry import create_bot
+
+    def make(**overrides):
+        return create_bot(make_bot_data(**overrides), "admin")
+
+    return make

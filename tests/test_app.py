@@ -1,0 +1,129 @@
+"""The factory, settings and health endpoint."""
+
+import pytest
+
+from dashboard import create_app
+from dashboard.config import ConfigError, load_settings, normalize_database_url, validate_production
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("postgres://u:p@db:5432/app", "postgresql+psycopg2://u:p@db:5432/app"),
+        ("postgresql://u:p@db/app", "postgresql+psycopg2://u:p@db/app"),
+        ("postgresql+psycopg2://u@db/app", "postgresql+psycopg2://u@db/app"),
+    ],
+)
+def test_database_url_schemes_are_normalised(given, expected):
+    assert normalize_database_url(given) == expected
+
+
+@pytest.mark.parametrize("url", ["sqlite:///bots.db", "sqlite://", "mysql://u@h/db"])
+def test_non_postgresql_database_is_refused_with_a_clear_message(url):
+    with pytest.raises(ConfigError, match="PostgreSQL"):
+        normalize_database_url(url)
+
+
+def test_sqlite_refused_at_start_up(monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", "sqlite:///x.db")
+    with pytest.raises(ConfigError, match="SQLite is not supported"):
+        create_app()
+
+
+def _production_env(**overrides):
+    env = {
+        "APP_ENV": "production",
+        "SECRET_KEY": "x" * 40,
+        "DATABASE_URL": "postgres://u:p@db/app",
+        "HUMMINGBOT_API_URL": "https://hb.example",
+        "HUMMINGBOT_API_USERNAME": "operator",
+        "HUMMINGBOT_API_PASSWORD": "s3cret-and-long",
+    }
+    env.update(overrides)
+    return env
+
+
+def test_production_settings_that_are_safe_pass():
+    validate_production(load_settings(_production_env()))
+
+
+@pytest.mark.parametrize(
+    ("overrides", "complaint"),
+    [
+        ({"SECRET_KEY": ""}, "SECRET_KEY"),
+        ({"SECRET_KEY": "short"}, "SECRET_KEY"),
+        ({"DATABASE_URL": ""}, "DATABASE_URL"),
+        ({"FLASK_DEBUG": "1"}, "FLASK_DEBUG"),
+        ({"HUMMINGBOT_API_USERNAME": "admin", "HUMMINGBOT_API_PASSWORD": "admin"}, "admin/admin"),
+    ],
+)
+def test_production_refuses_development_defaults(overrides, complaint):
+    with pytest.raises(ConfigError, match=complaint):
+        validate_production(load_settings(_production_env(**overrides)))
+
+
+def test_production_app_refuses_to_start_with_dev_secret(monkeypatch):
+    for key, value in _production_env(SECRET_KEY="").items():
+        monkeypatch.setenv(key, value)
+    with pytest.raises(ConfigError, match="Refusing to start in production"):
+        create_app()
+
+
+def test_wsgi_module_exposes_an_app(monkeypatch, migrated):
+    monkeypatch.setenv("DATABASE_URL", migrated)
+    import importlib
+
+    import wsgi
+
+    importlib.reload(wsgi)
+    assert wsgi.app.config["SQLALCHEMY_DATABASE_URI"] == migrated
+
+
+def test_healthz_reports_database_ok(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.get_json() == {"database": "ok"}
+
+
+def test_healthz_is_503_when_database_unreachable(accounts):
+    from tests.conftest import base_config
+
+    dead = "postgresql+psycopg2://nobody@127.0.0.1:1/nothing"
+    app = create_app(base_config(dead, SQLALCHEMY_ENGINE_OPTIONS={
+        "connect_args": {"connect_timeout": 1}}))
+    response = app.test_client().get("/healthz")
+    assert response.status_code == 503
+    assert response.get_json() == {"database": "unreachable"}
+
+
+def test_every_response_says_it_varies_on_hx_request(login):
+    client = login.as_admin()
+    assert "HX-Request" in client.get("/bots").headers["Vary"]
+
+
+def test_htmx_sri_matches_the_local_copy():
+    import base64
+    import hashlib
+
+    from dashboard.config import PROJECT_ROOT
+    from dashboard.web import HTMX_LOCAL_FILE, HTMX_SRI
+
+    digest = hashlib.sha384((PROJECT_ROOT / "static" / HTMX_LOCAL_FILE).read_bytes()).digest()
+    assert "sha384-" + base64.b64encode(digest).decode() == HTMX_SRI
+
+
+def test_cdn_setting_serves_pinned_htmx_with_integrity(migrated, accounts):
+    from tests.conftest import base_config
+
+    app = create_app(base_config(migrated, HTMX_SOURCE="cdn"))
+    page = app.test_client().get("/login").get_data(as_text=True)
+    assert 'src="https://cdn.jsdelivr.net/npm/htmx.org@2.0.8/dist/htmx.min.js"' in page
+    assert 'integrity="sha384-' in page
+    assert "cdn.jsdelivr.net" in app.test_client().get("/login").headers["Content-Security-Policy"]
+
+
+def test_local_setting_serves_htmx_from_static(client):
+    page = client.get("/login").get_data(as_text=True)
+    assert "/static/vendor/htmx-2.0.8.min.js" in page
+    assert "cdn.jsdelivr.net" not in client.get("/login").headers["Content-Security-Policy"]
+    assert client.get("/static/vendor/htmx-2.0.8.min.js").status_code == 200
