@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import secrets
 import sys
 
 import click
@@ -13,7 +12,7 @@ from sqlalchemy import func, select
 
 from .models import ROLES, User, db
 from .transfer import ImportFileError, apply_import, export_bots, plan_import
-from .users import UserError, create_user, find_user, set_active
+from .users import UserError, create_first_admin, create_user, find_user, set_active
 
 users_cli = AppGroup("users", help="Manage dashboard logins.")
 bots_cli = AppGroup("bots", help="Export, import and reconcile bot definitions.")
@@ -57,20 +56,23 @@ def deactivate_command(username: str):
 @users_cli.command("ensure-admin")
 def ensure_admin_command():
     """On an empty development database, create `admin` with a random password, shown once."""
-    if db.session.scalar(select(func.count()).select_from(User)):
-        return
     if current_app.config["APP_ENV"] == "production":
-        raise click.ClickException(
-            "No users yet. Create the first admin with: "
-            "flask --app wsgi users create NAME --role admin"
-        )
-    password = secrets.token_urlsafe(12)
-    create_user("admin", password, "admin")
-    click.echo("\n" + "=" * 60)
-    click.echo("  First start: created the login  admin / " + password)
-    click.echo("  It is shown this once; keep it, or create users with")
-    click.echo("  flask --app wsgi users create NAME --role admin|client")
-    click.echo("=" * 60 + "\n")
+        if not db.session.scalar(select(func.count()).select_from(User)):
+            raise click.ClickException(
+                "No users yet. Create the first admin with: "
+                "flask --app wsgi users create NAME --role admin"
+            )
+        return
+    password = create_first_admin()
+    if password is not None:
+        click.echo(first_admin_banner(password))
+
+
+def first_admin_banner(password: str) -> str:
+    rule = "=" * 60
+    return (f"\n{rule}\n  First start: created the login  admin / {password}\n"
+            "  It is shown this once; keep it, or create users with\n"
+            f"  flask --app wsgi users create NAME --role admin|client\n{rule}\n")
 
 
 @bots_cli.command("export")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 
 from argon2 import PasswordHasher
@@ -91,6 +92,15 @@ def authenticate(username: str, password: str) -> User | None:
         user.password_hash = hash_password(password)  # upgrade old parameters at login
         db.session.commit()
     return user
+
+
+def create_first_admin() -> str | None:
+    """On a database with no users, create `admin` with a random password and return it."""
+    if db.session.scalar(select(func.count()).select_from(User)):
+        return None
+    password = secrets.token_urlsafe(12)
+    create_user("admin", password, "admin")
+    return password
 
 
 def set_active(user: User, active: bool) -> None:

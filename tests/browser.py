@@ -1,0 +1,56 @@
+"""Real Chromium through Playwright: Debian's /usr/bin/chromium, never a downloaded build.
+
+Without Chromium the browser tests skip with the reason, except under CI=true, where a
+missing browser fails them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "screenshots"
+CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+]
+
+
+def chromium_path() -> str | None:
+    for candidate in (os.environ.get("CHROMIUM_PATH"), "/usr/bin/chromium",
+                      shutil.which("chromium"), shutil.which("chromium-browser")):
+        if candidate and Path(candidate).exists():
+            return candidate
+    return None
+
+
+def require_chromium() -> str:
+    path = chromium_path()
+    if path is None:
+        reason = "Chromium not found (apt-get install chromium, or set CHROMIUM_PATH)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{reason}: browser tests may not skip in CI")
+        pytest.skip(reason)
+    return path
+
+
+class CspWatcher:
+    """Collects Content-Security-Policy violations reported by the page."""
+
+    def __init__(self, page):
+        self.violations: list[str] = []
+        page.on("console", self._on_console)
+
+    def _on_console(self, message) -> None:
+        if "Content Security Policy" in message.text or "Content-Security-Policy" in message.text:
+            self.violations.append(message.text)
+
+
+def screenshot(page, name: str) -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path

@@ -1,0 +1,91 @@
+"""In Chromium: an admin creates a bot and sees it; a client sees only its own bots."""
+
+import pytest
+
+from tests.browser import CHROMIUM_FLAGS, CspWatcher, require_chromium, screenshot
+from tests.conftest import TEST_PASSWORD, make_bot_data
+from tests.servers import Browser, running_server
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    path = require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=path, args=CHROMIUM_FLAGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def server(committed_app, migrated):
+    with running_server(migrated) as running:
+        yield running
+
+
+def log_in(page, server, username):
+    page.goto(server.url + "/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", TEST_PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/bots")
+
+
+def test_admin_creates_a_bot_and_a_client_sees_only_its_own(chromium, server):
+    other = Browser(server.url).login("admin", TEST_PASSWORD)
+    assert other.submit("/bots/new", make_bot_data(
+        id="other-bot", name="other-bot", account_identifier="client_other",
+        config='{"secret": "other-only"}')).status_code == 302
+
+    context = chromium.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    csp = CspWatcher(page)
+    log_in(page, server, "admin")
+    page.click("text=New bot")
+    for field, value in make_bot_data(id="sharp-pmm", name="sharp-pmm").items():
+        if field == "config":
+            page.fill("textarea[name=config]", '{\n  "order_amount": 0.01,\n  "bid_spread": 0.002\n}')
+        else:
+            page.fill(f"input[name={field}]", value)
+    page.click("text=Create bot")
+    page.wait_for_url("**/bots/sharp-pmm")
+    assert "Bot sharp-pmm created." in page.content()
+    screenshot(page, "admin-detail")
+
+    page.goto(server.url + "/bots")
+    row = page.locator("#bot-sharp-pmm")
+    assert row.locator(".badge").inner_text() == "Stopped"
+    assert row.locator("text=Edit").is_visible()
+    assert page.locator("#bot-other-bot").is_visible()
+    screenshot(page, "admin-list")
+
+    # A bad edit keeps the input and says what is wrong.
+    page.goto(server.url + "/bots/sharp-pmm/edit")
+    page.fill("textarea[name=config]", '{"order_amount": }')
+    page.click("text=Save")
+    assert "Configuration is not valid JSON" in page.content()
+    assert page.input_value("textarea[name=config]") == '{"order_amount": }'
+    screenshot(page, "admin-edit-error")
+    page.click("text=Log out")
+    page.wait_for_url("**/login")
+    context.close()
+
+    context = chromium.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    csp_client = CspWatcher(page)
+    log_in(page, server, "sharp")
+    assert page.locator("#bot-sharp-pmm").is_visible()
+    assert page.locator("#bot-other-bot").count() == 0
+    assert page.locator("text=Edit").count() == 0
+    screenshot(page, "client-list")
+    page.click("#bot-sharp-pmm a")
+    page.wait_for_url("**/bots/sharp-pmm")
+    assert '"order_amount": 0.01' in page.locator("pre.config").inner_text()
+    screenshot(page, "client-detail")
+    assert page.goto(server.url + "/bots/other-bot").status == 404
+    context.close()
+
+    assert csp.violations == [] and csp_client.violations == []
