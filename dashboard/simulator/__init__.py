@@ -44,7 +44,8 @@ settings.slow_seconds = 6, past the client's default read timeout), error500 (JS
 text/plain with plain=true), malformed_json, wrong_shape (a list where an object is expected and
 vice versa), unauthorized (401 everywhere), deploy_failure (deploy answers 200 success:false with
 a Docker error), html (a generic HTML page), ngrok_warning (ngrok's browser-warning page unless
-the request sends `ngrok-skip-browser-warning`, or always with ignore_header=true). `times`
+the request sends `ngrok-skip-browser-warning`, or always with ignore_header=true), docker_down
+(/docker/* answer 200 with a bare error string, deploys fail with it). `times`
 switches a fault off by itself after that many requests; `path`/`method` narrow it.
 """
 

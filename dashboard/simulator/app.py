@@ -17,7 +17,13 @@ from flask import Blueprint, Flask, Response, g, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import RequestRedirect
 
-from .state import API_VERSION, NAME_PATTERN, SimulatorError, SimulatorState
+from .state import (
+    API_VERSION,
+    DOCKER_DOWN_MESSAGE,
+    NAME_PATTERN,
+    SimulatorError,
+    SimulatorState,
+)
 
 CONTROL_PREFIX = "/_simulator"
 JSON_TYPE = "application/json"
@@ -31,7 +37,6 @@ LIST_ENDPOINTS = frozenset(
         "bot_controller_configs",
         "active_containers",
         "exited_containers",
-        "script_configs",
     }
 )
 
@@ -282,6 +287,11 @@ def create_api_app(state: SimulatorState, username: str, password: str) -> Flask
             return Response(NGROK_WARNING_PAGE, status=200, mimetype="text/html")
         if "malformed_json" in faults:
             return Response('{"status": "success", "data": {"unterminated', mimetype=JSON_TYPE)
+        if "docker_down" in faults and request.path.startswith("/docker/"):
+            # The server turns DockerException into a bare string (or false), still HTTP 200.
+            return json_response(
+                False if request.path == "/docker/running" else DOCKER_DOWN_MESSAGE
+            )
         if "wrong_shape" in faults:
             if request.endpoint in LIST_ENDPOINTS:
                 return json_response({"unexpected": "shape"})
@@ -428,6 +438,8 @@ def create_api_app(state: SimulatorState, username: str, password: str) -> Flask
         failure = None
         if "deploy_failure" in g.faults:
             failure = g.faults["deploy_failure"].message or DEFAULT_DOCKER_ERROR
+        elif "docker_down" in g.faults:
+            failure = DOCKER_DOWN_MESSAGE
         try:
             reply = state.deploy(
                 instance_name=body["instance_name"],
@@ -497,14 +509,15 @@ def create_api_app(state: SimulatorState, username: str, password: str) -> Flask
             {"message": f"Controller configuration for bot '{bot_name}' updated successfully"}
         )
 
-    # -- scripts: only enough to show the exact-slash quirk
-    @route("/scripts/configs/", "script_configs", ["GET"])
-    def script_configs():
-        return json_response([])
-
-    @route("/scripts/<script_name>", "script", ["GET"])
-    def script(script_name: str):
-        return detail(f"Script '{script_name}' not found", 404)
+    # -- scripts: only enough to show the exact-slash quirk. One catch-all rule, because
+    # werkzeug would otherwise redirect "/scripts/configs" to "/scripts/configs/".
+    @route("/scripts/<path:rest>", "scripts", ["GET"])
+    def scripts(rest: str):
+        if rest == "configs/":
+            return json_response([])
+        if "/" in rest:
+            raise NotFound()
+        return detail(f"Script '{rest}' not found", 404)
 
     # -- docker
     @route("/docker/running", "docker_running", ["GET"])

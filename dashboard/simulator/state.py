@@ -46,6 +46,7 @@ FAULT_NAMES = frozenset(
         "deploy_failure",  # deploy routes: 200 {"success": false, "message": <docker error>}
         "html",  # 200 text/html page (wrong URL / proxy in front of the API)
         "ngrok_warning",  # ngrok's browser-warning page unless ngrok-skip-browser-warning is sent
+        "docker_down",  # Docker daemon gone: /docker/* answer 200 with a bare error string
     }
 )
 
@@ -120,6 +121,10 @@ class Fault:
         if self.name == "unreachable":
             return False
         if self.name == "deploy_failure" and (method != "POST" or path not in DEPLOY_PATHS):
+            return False
+        if self.name == "docker_down" and not (
+            path.startswith("/docker/") or (method == "POST" and path in DEPLOY_PATHS)
+        ):
             return False
         if self.path is not None and self.path != path:
             return False
@@ -942,6 +947,12 @@ class SimulatorState:
                 "bot_runs": len(self._runs),
                 "request_counts": dict(self._counts),
             }
+
+
+DOCKER_DOWN_MESSAGE = (
+    "Error while fetching server API version: ('Connection aborted.', "
+    "FileNotFoundError(2, 'No such file or directory'))"
+)
 
 
 def docker_conflict_message(name: str) -> str:
