@@ -19,7 +19,8 @@ def start_simulator_if_needed() -> None:
     from .simulator.server import start_simulator
 
     port = int(os.environ.get("SIMULATOR_PORT", "8001"))
-    simulator = start_simulator("127.0.0.1", port, username="admin", password="admin",
+    # The real server's default credentials: the simulator is local and for development only.
+    simulator = start_simulator("127.0.0.1", port, username="admin", password="admin",  # noqa: S106
                                 seed_demo=True)
     os.environ["HUMMINGBOT_API_URL"] = simulator.url
     os.environ["HUMMINGBOT_API_USERNAME"] = simulator.username

@@ -1,5 +1,7 @@
 """Login, logout, sessions and passwords."""
 
+import re
+
 import pytest
 
 from dashboard.models import User, db
@@ -22,8 +24,11 @@ def test_wrong_password_and_unknown_user_get_the_same_answer(client, accounts):
     unknown = log_in(client, "nobody-here", "not the password")
     assert wrong.status_code == unknown.status_code == 401
     assert "Invalid username or password." in wrong.get_data(as_text=True)
-    assert wrong.get_data(as_text=True).replace("admin", "X") \
-        == unknown.get_data(as_text=True).replace("nobody-here", "X")
+    def scrub(response, username):  # the echoed username and per-request CSRF tokens differ
+        body = response.get_data(as_text=True).replace(username, "X")
+        return re.sub(r'"[\w.-]{40,}"', '"token"', body)
+
+    assert scrub(wrong, "admin") == scrub(unknown, "nobody-here")
 
 
 def test_login_form_keeps_the_username_after_failure(client, accounts):

@@ -47,7 +47,7 @@ def test_admin_creates_a_bot_and_a_client_sees_only_its_own(chromium, server):
     page.click("text=New bot")
     for field, value in make_bot_data(id="sharp-pmm", name="sharp-pmm").items():
         if field == "config":
-            page.fill("textarea[name=config]", '{\n  "order_amount": 0.01,\n  "bid_spread": 0.002\n}')
+            page.fill("textarea[name=config]", '{"order_amount": 0.01, "bid_spread": 0.002}')
         else:
             page.fill(f"input[name={field}]", value)
     page.click("text=Create bot")
