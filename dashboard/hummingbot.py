@@ -423,7 +423,6 @@ class HummingbotClient:
         deploy_timeout: float | None = None,
         extra_headers: Mapping[str, str] | None = None,
         breaker: CircuitBreaker | None = None,
-        session: requests.Session | None = None,
     ):
         self.base_url = base_url.rstrip("/")
         self.connect_timeout = connect_timeout
@@ -437,7 +436,7 @@ class HummingbotClient:
         )
         self.breaker = breaker
         self._where = f"Hummingbot API at {_safe_url(self.base_url)}"
-        self.session = session or requests.Session()
+        self.session = requests.Session()
         self.session.auth = (username, password)
         self.session.headers.update(
             {

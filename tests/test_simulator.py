@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from dashboard.simulator import SimulatorState
+from dashboard.simulator import SimulatorState, start_simulator
 from dashboard.simulator.state import controller_performance
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -720,6 +720,8 @@ def test_control_routes_over_http(simulator, api):
     assert live_status(simulator, api)["orphan-1"]["status"] == "running"
     assert "client_x" in api.get(url(simulator, "/accounts/")).json()
     assert http.post(control + "/bots", json={"name": "orphan-1"}).status_code == 400
+    assert http.post(control + "/bots", json={"name": "x", "colour": "red"}).status_code == 400
+    assert http.post(control + "/bots", data="{nope").status_code == 400
 
     legacy = http.post(control + "/bots", json={"name": "old", "legacy": True}).json()
     assert legacy == {"name": "hummingbot-old"}
@@ -743,6 +745,12 @@ def test_control_routes_over_http(simulator, api):
     reset = http.post(control + "/reset", json={"seed_demo": True}).json()
     assert reset["accounts"] == ["master_account", "client_sharp"]
     assert len(reset["bots"]) == 4
+
+
+def test_a_second_simulator_cannot_share_a_port(simulator):
+    port = int(simulator.url.rsplit(":", 1)[1])
+    with pytest.raises(OSError):
+        start_simulator("127.0.0.1", port)
 
 
 def test_control_routes_are_also_on_the_api_port_without_auth(simulator):

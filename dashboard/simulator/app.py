@@ -577,7 +577,10 @@ def control_blueprint(state: SimulatorState) -> Blueprint:
         raw = request.get_data()
         if not raw:
             return {}
-        data = json.loads(raw)
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            raise SimulatorError("body must be JSON") from None
         if not isinstance(data, dict):
             raise SimulatorError("body must be a JSON object")
         return data
@@ -623,7 +626,10 @@ def control_blueprint(state: SimulatorState) -> Blueprint:
         data = body()
         if "name" not in data:
             raise SimulatorError("name is required")
-        name = state.seed_bot(data.pop("name"), **data)
+        try:
+            name = state.seed_bot(data.pop("name"), **data)
+        except TypeError as exc:  # an option seed_bot does not take
+            raise SimulatorError(str(exc)) from None
         return json_response({"name": name}, 201)
 
     @bp.post("/bots/<name>/exit")

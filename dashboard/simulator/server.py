@@ -35,14 +35,25 @@ class _QuietHandler(WSGIRequestHandler):
         pass
 
 
-def _bind(host: str, port: int) -> socket.socket:
+def _bind(host: str, port: int, *, share: bool = True) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    if hasattr(socket, "SO_REUSEPORT"):
+    if share and hasattr(socket, "SO_REUSEPORT"):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind((host, port))
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
     return sock
+
+
+def _claim_port(host: str, port: int) -> int:
+    """Prove the port is free with a plain bind (SO_REUSEPORT would let two servers share it
+    silently), and return its number (port 0 picks a free one)."""
+    with _bind(host, port, share=False) as probe:
+        return probe.getsockname()[1]
 
 
 class SwitchableListener:
@@ -52,14 +63,10 @@ class SwitchableListener:
         self.host = host
         self.app = app
         self._lock = threading.Lock()
-        self._idle: socket.socket | None = _bind(host, port)
-        self.port: int = self._idle.getsockname()[1]
+        self.port: int = _claim_port(host, port)
+        self._idle: socket.socket | None = _bind(host, self.port)
         self._server: ThreadedWSGIServer | None = None
         self._thread: threading.Thread | None = None
-
-    @property
-    def is_open(self) -> bool:
-        return self._server is not None
 
     def open(self) -> None:
         with self._lock:

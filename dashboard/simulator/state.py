@@ -826,11 +826,6 @@ class SimulatorState:
                 raise SimulatorError(f"no bot {name!r}")
             bot.log(level, msg)
 
-    def bot_names(self) -> list[str]:
-        with self._lock:
-            self._advance()
-            return list(self._bots)
-
     def _seed_demo(self) -> None:
         if "client_sharp" not in self._accounts:
             self._accounts.append("client_sharp")
