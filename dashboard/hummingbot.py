@@ -948,6 +948,8 @@ def _detail(body: Any) -> str | None:
     detail = body.get("detail", body.get("message"))
     if isinstance(detail, str):
         return detail
+    if isinstance(detail, dict) and isinstance(detail.get("message"), str):
+        return detail["message"]  # newer servers: {"detail": {"errors": [...], "message": ...}}
     if isinstance(detail, list):  # pydantic 422: [{"loc": [...], "msg": "..."}]
         parts = []
         for item in detail:
