@@ -14,12 +14,12 @@ log = logging.getLogger(__name__)
 
 def embedded_database_url(data_dir: Path) -> str:
     """Start (or join) the embedded server in `data_dir` and return its SQLAlchemy URL."""
-    import pgserver  # imported late: only development needs it
-
     data_dir.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings():
         # platformdirs warns when XDG_RUNTIME_DIR is unset (root shells, CI); harmless here.
         warnings.simplefilter("ignore")
+        import pgserver  # imported late: only development needs it
+
         # cleanup_mode="stop": the server stops when the last process using it exits; data stays.
         server = pgserver.get_server(data_dir, cleanup_mode="stop")
     uri = server.get_uri()  # postgresql://postgres:@/postgres?host=<socket dir>
