@@ -43,8 +43,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.cli.add_command(users_cli)
     app.cli.add_command(bots_cli)
 
-    from . import web
+    from . import gateway, web
 
+    gateway.init_app(app)
     web.init_app(app)
     return app
 

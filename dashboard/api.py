@@ -7,9 +7,11 @@ from flask_login import current_user
 from sqlalchemy import text
 
 from .access import get_bot_or_404, public
+from .gateway import hummingbot
 from .models import db
 from .registry import BotFilters, filtered_bots
-from .serializers import bot_to_dict
+from .serializers import row_to_dict
+from .status import merge_rows
 
 bp = Blueprint("api", __name__)
 
@@ -22,13 +24,21 @@ def list_bots():
     if not current_user.is_admin:
         args.pop("account", None)  # a client's scope is fixed by visible_bots anyway
     filters = BotFilters.from_args(args)
-    bots = db.session.scalars(filtered_bots(filters).limit(API_MAX_ITEMS))
-    return jsonify(bots=[bot_to_dict(bot) for bot in bots])
+    bots = db.session.scalars(filtered_bots(filters).limit(API_MAX_ITEMS)).all()
+    snapshot = hummingbot().feed.snapshot()
+    return jsonify(bots=[row_to_dict(row) for row in merge_rows(bots, snapshot)],
+                   hummingbot=_hummingbot_state(snapshot))
 
 
 @bp.route("/api/bots/<bot_id>")
 def get_bot(bot_id: str):
-    return jsonify(bot_to_dict(get_bot_or_404(bot_id)))
+    snapshot = hummingbot().feed.snapshot()
+    [row] = merge_rows([get_bot_or_404(bot_id)], snapshot)
+    return jsonify(row_to_dict(row))
+
+
+def _hummingbot_state(snapshot) -> dict:
+    return {"reachable": snapshot.reachable, "error": snapshot.error_kind}
 
 
 @bp.route("/healthz")

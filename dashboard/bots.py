@@ -1,11 +1,13 @@
-"""Bot Management pages: the list, a bot's detail, and the admin forms."""
+"""Bot Management pages: the list, a bot's detail, the admin forms and lifecycle actions."""
 
 from __future__ import annotations
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
+from . import lifecycle
 from .access import admin_only, get_bot_or_404, is_htmx
+from .gateway import hummingbot
 from .models import BOT_STATUSES, db
 from .registry import (
     BotFilters,
@@ -19,7 +21,9 @@ from .registry import (
     known_accounts,
     restore_bot,
     update_bot,
+    utcnow,
 )
+from .status import merge_rows
 from .validation import BOT_FIELDS, ValidationError
 
 bp = Blueprint("bots", __name__)
@@ -47,25 +51,29 @@ def home():
 @bp.route("/bots")
 def index():
     filters = BotFilters.from_args(request.args)
-    page = db.paginate(
-        filtered_bots(filters),
-        page=_page_number(),
-        per_page=current_app.config["PAGE_SIZE"],
-        error_out=False,
-        count=True,
-    )
-    context = {"page": page, "filters": filters, "statuses": BOT_STATUSES}
+    page = db.paginate(filtered_bots(filters), page=_page_number(),
+                       per_page=current_app.config["PAGE_SIZE"], error_out=False, count=True)
+    snapshot = hummingbot().feed.snapshot()
+    context = {
+        "page": page, "rows": merge_rows(page.items, snapshot), "snapshot": snapshot,
+        "filters": filters, "statuses": BOT_STATUSES, "as_of": utcnow(),
+        "poll_seconds": current_app.config["STATUS_POLL_SECONDS"],
+    }
     if wants_fragment():
-        response = render_template("bots/_rows.html", **context)
-    else:
-        response = render_template("bots/index.html", accounts=known_accounts(), **context)
-    return response
+        return render_template("bots/_rows.html", **context)
+    return render_template("bots/index.html", accounts=known_accounts(), **context)
 
 
 @bp.route("/bots/<bot_id>")
 def detail(bot_id: str):
     bot = get_bot_or_404(bot_id)
-    return render_template("bots/detail.html", bot=bot, events=bot_history(bot))
+    snapshot = hummingbot().feed.snapshot()
+    [row] = merge_rows([bot], snapshot)
+    context = {"bot": bot, "row": row, "snapshot": snapshot, "as_of": utcnow(),
+               "poll_seconds": current_app.config["STATUS_POLL_SECONDS"]}
+    if wants_fragment():
+        return render_template("bots/_live.html", **context)
+    return render_template("bots/detail.html", events=bot_history(bot), **context)
 
 
 def _form_input() -> dict[str, str]:
@@ -131,3 +139,69 @@ def restore(bot_id: str):
     except StateError as exc:
         flash(str(exc), "error")
     return redirect(url_for("bots.detail", bot_id=bot.id))
+
+
+# ------------------------------------------------------------------------------ lifecycle
+@bp.route("/bots/<bot_id>/deploy", methods=["GET", "POST"])
+@admin_only
+def deploy(bot_id: str):
+    bot = get_bot_or_404(bot_id)
+    if request.method == "GET":
+        return render_template("bots/deploy.html", bot=bot,
+                               values=lifecycle.deploy_form_defaults(bot), errors={})
+    values = request.form.to_dict()
+    try:
+        settings = lifecycle.parse_deploy_settings(values)
+        bot = lifecycle.deploy(bot.id, settings, actor_name(current_user))
+    except ValidationError as exc:
+        return render_template("bots/deploy.html", bot=bot, values=values,
+                               errors=exc.errors), 422
+    except lifecycle.LifecycleError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("bots.detail", bot_id=bot_id))
+    outcome = {
+        "running": (f"Deployed {bot.name} as {bot.instance_name}.", "success"),
+        "deploy_failed": (f"Deploy of {bot.name} failed: {bot.last_error}", "error"),
+    }.get(bot.status, (f"Deploy of {bot.name} sent; its outcome is not known yet. It will "
+                       "not be retried: reconcile settles it from what Hummingbot reports.",
+                       "info"))
+    flash(*outcome)
+    return redirect(url_for("bots.detail", bot_id=bot.id))
+
+
+ACTIONS = {
+    # action: (title, explanation, asks about open orders, button class)
+    "start": ("Start", "Hummingbot resumes trading in the running container.", False, ""),
+    "stop": ("Stop", "Trading stops; the container stays up and can be started again.",
+             True, "danger"),
+    "stop-archive": ("Stop and archive in Hummingbot",
+                     "Trading stops, then Hummingbot removes the container and archives its "
+                     "files. The definition stays here: you can deploy it again later.",
+                     True, "danger"),
+}
+
+
+@bp.route("/bots/<bot_id>/<any(start, stop, 'stop-archive'):action>", methods=["GET", "POST"])
+@admin_only
+def lifecycle_action(bot_id: str, action: str):
+    """GET shows a confirmation (it works without JavaScript); POST does it."""
+    bot = get_bot_or_404(bot_id)
+    title, explanation, asks_orders, style = ACTIONS[action]
+    if request.method == "GET":
+        return render_template("bots/confirm.html", bot=bot, action=action, title=title,
+                               explanation=explanation, asks_orders=asks_orders, style=style)
+    actor = actor_name(current_user)
+    cancel_orders = request.form.get("cancel_orders") == "1"
+    try:
+        if action == "start":
+            lifecycle.start(bot.id, actor)
+            flash(f"Start sent to {bot.name}.", "success")
+        elif action == "stop":
+            lifecycle.stop(bot.id, actor, cancel_orders=cancel_orders)
+            flash(f"Stop sent to {bot.name}.", "success")
+        else:
+            lifecycle.stop_and_archive(bot.id, actor, cancel_orders=cancel_orders)
+            flash(f"{bot.name} is stopping; Hummingbot archives it in the background.", "info")
+    except lifecycle.LifecycleError as exc:
+        flash(str(exc), "error")
+    return redirect(url_for("bots.detail", bot_id=bot_id))

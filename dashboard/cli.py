@@ -100,3 +100,22 @@ def import_command(file, dry_run: bool):
     for entry in plan.entries:
         click.echo(f"{entry.action:7} {entry.fields.id}: {entry.reason}")
     click.echo(("Would be: " if dry_run else "") + plan.summary() + ".")
+
+
+@bots_cli.command("reconcile")
+def reconcile_command():
+    """Settle in-flight deploys and stops from what Hummingbot reports; list orphans."""
+    from .lifecycle import reconcile
+
+    report = reconcile(actor="cli")
+    click.echo(report.summary())
+    for bot_id in report.settled:
+        click.echo(f"settled  {bot_id}")
+    for bot_id in report.failed:
+        click.echo(f"failed   {bot_id}")
+    for bot_id in report.missing:
+        click.echo(f"missing  {bot_id}")
+    for live in report.orphans:
+        click.echo(f"orphan   {live.name} ({live.status})")
+    if not report.ran:
+        raise SystemExit(1)

@@ -84,6 +84,10 @@ class Settings:
     hummingbot_read_timeout: float
     hummingbot_extra_headers: dict[str, str]
     status_cache_seconds: float
+    breaker_threshold: int
+    breaker_reset_seconds: float
+    reconcile_interval_seconds: float
+    deploy_grace_seconds: float
     status_poll_seconds: int
     page_size: int
     max_config_bytes: int
@@ -108,6 +112,10 @@ class Settings:
             "HUMMINGBOT_READ_TIMEOUT": self.hummingbot_read_timeout,
             "HUMMINGBOT_EXTRA_HEADERS": self.hummingbot_extra_headers,
             "STATUS_CACHE_SECONDS": self.status_cache_seconds,
+            "HUMMINGBOT_BREAKER_THRESHOLD": self.breaker_threshold,
+            "HUMMINGBOT_BREAKER_RESET_SECONDS": self.breaker_reset_seconds,
+            "RECONCILE_INTERVAL_SECONDS": self.reconcile_interval_seconds,
+            "DEPLOY_GRACE_SECONDS": self.deploy_grace_seconds,
             "STATUS_POLL_SECONDS": self.status_poll_seconds,
             "PAGE_SIZE": self.page_size,
             "MAX_CONFIG_BYTES": self.max_config_bytes,
@@ -162,6 +170,10 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         hummingbot_read_timeout=_float(env, "HUMMINGBOT_READ_TIMEOUT", 5.0),
         hummingbot_extra_headers={str(k): str(v) for k, v in extra_headers.items()},
         status_cache_seconds=_float(env, "STATUS_CACHE_SECONDS", 2.0),
+        breaker_threshold=_int(env, "HUMMINGBOT_BREAKER_THRESHOLD", 3),
+        breaker_reset_seconds=_float(env, "HUMMINGBOT_BREAKER_RESET_SECONDS", 15.0),
+        reconcile_interval_seconds=_float(env, "RECONCILE_INTERVAL_SECONDS", 15.0),
+        deploy_grace_seconds=_float(env, "DEPLOY_GRACE_SECONDS", 120.0),
         status_poll_seconds=_int(env, "STATUS_POLL_SECONDS", 5),
         page_size=_int(env, "PAGE_SIZE", 50),
         max_config_bytes=_int(env, "MAX_CONFIG_BYTES", 64 * 1024),

@@ -80,6 +80,11 @@ class Bot(db.Model):
     last_seen_at: Mapped[datetime | None] = mapped_column(DateTime)
     deploy_request_id: Mapped[str | None] = mapped_column(String)
     deploy_requested_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # How the bot was last deployed (script or controllers, configs, image...): the deploy
+    # form starts from it, and Redeploy reuses it.
+    deploy_settings: Mapped[dict[str, Any]] = mapped_column(
+        JSONB, nullable=False, server_default=text("'{}'::jsonb")
+    )
 
     __table_args__ = (
         Index("idx_bots_account", "account_identifier"),

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from .models import Bot
+from .status import BotRow
 
 STORED_COLUMNS = (
     "id", "name", "account_identifier", "strategy", "connector", "pair", "config", "status",
@@ -25,3 +26,13 @@ def bot_to_dict(bot: Bot) -> dict[str, Any]:
         value = getattr(bot, column)
         out[column] = iso(value) if isinstance(value, datetime) else value
     return out
+
+
+def row_to_dict(row: BotRow) -> dict[str, Any]:
+    """A stored bot plus what Hummingbot says: `display_status` is the badge, `live` its report."""
+    return {
+        **bot_to_dict(row.bot),
+        "display_status": row.display_status,
+        "status_is_stale": row.stale,
+        "live": row.live.raw if row.live is not None else None,
+    }

@@ -66,6 +66,7 @@ def base_config(database_url: str, **overrides) -> dict:
         "SQLALCHEMY_DATABASE_URI": database_url,
         "WTF_CSRF_ENABLED": False,
         "HUMMINGBOT_API_URL": None,
+        "RECONCILE_INTERVAL_SECONDS": 0,  # tests call reconcile themselves
         "HTMX_SOURCE": "local",
     }
     config.update(overrides)
@@ -121,9 +122,22 @@ class IsolatedClient(FlaskClient):
         return response
 
 
+def simulator_config(server) -> dict:
+    """Point the app at the session's simulator, with test-sized timeouts and no caching
+    (the tests of the cache make their own app)."""
+    return {
+        "HUMMINGBOT_API_URL": server.url,
+        "HUMMINGBOT_API_USERNAME": server.username,
+        "HUMMINGBOT_API_PASSWORD": server.password,
+        "HUMMINGBOT_CONNECT_TIMEOUT": 1.0,
+        "HUMMINGBOT_READ_TIMEOUT": 1.0,
+        "STATUS_CACHE_SECONDS": 0,
+    }
+
+
 @pytest.fixture(scope="session")
-def session_app(migrated, accounts) -> Flask:
-    app = create_app(base_config(migrated))
+def session_app(migrated, accounts, simulator_server) -> Flask:
+    app = create_app(base_config(migrated, **simulator_config(simulator_server)))
     app.test_client_class = IsolatedClient
     return app
 
@@ -139,6 +153,10 @@ class ConnectionBoundSession(FlaskSQLAlchemySession):
 @pytest.fixture
 def app(session_app) -> Iterator[Flask]:
     """The app with every database write of the test inside one transaction, rolled back."""
+    from dashboard.gateway import Hummingbot
+
+    # A fresh client, breaker and status feed: no test inherits another's circuit state.
+    session_app.extensions["hummingbot"] = Hummingbot(session_app)
     with session_app.app_context():
         connection = db.engine.connect()
         transaction = connection.begin()
@@ -158,9 +176,9 @@ def app(session_app) -> Iterator[Flask]:
 
 
 @pytest.fixture
-def committed_app(migrated, accounts) -> Iterator[Flask]:
+def committed_app(migrated, accounts, simulator) -> Iterator[Flask]:
     """For tests that need real commits seen by other connections or processes."""
-    app = create_app(base_config(migrated))
+    app = create_app(base_config(migrated, **simulator_config(simulator.server)))
     app.test_client_class = IsolatedClient
     yield app
     with app.app_context():
@@ -172,6 +190,12 @@ def committed_app(migrated, accounts) -> Iterator[Flask]:
                 "UPDATE users SET session_generation = 0, active = true"
             ))
         db.engine.dispose()
+
+
+@pytest.fixture
+def server_env(simulator) -> dict[str, str]:
+    """Environment for a dashboard server process talking to this test's simulator."""
+    return {key: str(value) for key, value in simulator_config(simulator.server).items()}
 
 
 @pytest.fixture

@@ -27,6 +27,7 @@ def free_port() -> int:
 
 class ServerProcess:
     def __init__(self, database_url: str, port: int | None = None, **env: str):
+        """`env` adds settings, e.g. the simulator's HUMMINGBOT_API_URL."""
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {
@@ -50,9 +51,9 @@ class ServerProcess:
             if self.process.poll() is not None:
                 raise RuntimeError("server exited: " + self.process.stderr.read().decode()[-2000:])
             try:
-                if requests.get(self.url + "/healthz", timeout=1).status_code == 200:
+                if requests.get(self.url + "/healthz", timeout=5).status_code == 200:
                     return self
-            except requests.ConnectionError:
+            except requests.RequestException:  # not listening yet, or busy starting
                 time.sleep(0.1)
         raise RuntimeError("server did not become healthy in 30 s")
 

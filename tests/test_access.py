@@ -150,4 +150,5 @@ def test_every_route_is_classified(session_app):
     public = {e for e, level in levels.items() if level == "public"}
     admin = {e for e, level in levels.items() if level == "admin"}
     assert public == {"static", "auth.login", "auth.logout", "api.healthz"}
-    assert admin == {"bots.new", "bots.edit", "bots.archive", "bots.restore"}
+    assert admin == {"bots.new", "bots.edit", "bots.archive", "bots.restore", "bots.deploy",
+                     "bots.lifecycle_action"}

@@ -21,8 +21,8 @@ def chromium():
 
 
 @pytest.fixture
-def server(committed_app, migrated):
-    with running_server(migrated) as running:
+def server(committed_app, migrated, server_env):
+    with running_server(migrated, **server_env) as running:
         yield running
 
 

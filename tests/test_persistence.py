@@ -8,8 +8,8 @@ from tests.servers import Browser, ServerProcess, running_server
 pytestmark = pytest.mark.slow
 
 
-def test_bot_survives_sigkill_and_restart(committed_app, migrated):
-    server = ServerProcess(migrated).start()
+def test_bot_survives_sigkill_and_restart(committed_app, migrated, server_env):
+    server = ServerProcess(migrated, **server_env).start()
     try:
         admin = Browser(server.url).login("admin", TEST_PASSWORD)
         created = admin.submit("/bots/new", make_bot_data(
@@ -18,7 +18,7 @@ def test_bot_survives_sigkill_and_restart(committed_app, migrated):
         assert created.status_code == 302, created.text
         server.kill()
 
-        server = ServerProcess(migrated, port=server.port).start()
+        server = ServerProcess(migrated, port=server.port, **server_env).start()
         admin = Browser(server.url).login("admin", TEST_PASSWORD)
         listing = admin.get("/bots").text
         assert ">sharp-survivor</a>" in listing
@@ -34,8 +34,9 @@ def test_bot_survives_sigkill_and_restart(committed_app, migrated):
         server.stop()
 
 
-def test_two_processes_on_one_database_see_each_others_writes(committed_app, migrated):
-    with running_server(migrated) as one, running_server(migrated) as two:
+def test_two_processes_on_one_database_see_each_others_writes(committed_app, migrated, server_env):
+    with (running_server(migrated, **server_env) as one,
+          running_server(migrated, **server_env) as two):
         on_one = Browser(one.url).login("admin", TEST_PASSWORD)
         on_two = Browser(two.url).login("admin", TEST_PASSWORD)
         assert on_one.submit("/bots/new", make_bot_data(id="shared", name="shared")) \
@@ -52,9 +53,10 @@ def test_two_processes_on_one_database_see_each_others_writes(committed_app, mig
         assert on_two.get("/api/bots/shared").json()["pair"] == "ETH-USDT"
 
 
-def test_sessions_and_csrf_tokens_work_across_processes(committed_app, migrated):
+def test_sessions_and_csrf_tokens_work_across_processes(committed_app, migrated, server_env):
     """Same SECRET_KEY: a login on one process is valid on the other, forms included."""
-    with running_server(migrated) as one, running_server(migrated) as two:
+    with (running_server(migrated, **server_env) as one,
+          running_server(migrated, **server_env) as two):
         browser = Browser(one.url).login("admin", TEST_PASSWORD)
         browser.base_url = two.url
         assert browser.get("/bots").url.endswith("/bots")
@@ -62,8 +64,8 @@ def test_sessions_and_csrf_tokens_work_across_processes(committed_app, migrated)
             .status_code == 302
 
 
-def test_csrf_is_enforced_by_the_real_server(committed_app, migrated):
-    with running_server(migrated) as server:
+def test_csrf_is_enforced_by_the_real_server(committed_app, migrated, server_env):
+    with running_server(migrated, **server_env) as server:
         browser = Browser(server.url).login("admin", TEST_PASSWORD)
         response = browser.session.post(server.url + "/bots/new", data=make_bot_data(),
                                         allow_redirects=False, timeout=10)

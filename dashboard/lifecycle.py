@@ -1,0 +1,457 @@
+"""Deploy, start, stop, stop-and-archive and reconcile: the bot state machine.
+
+    stopped -> deploying -> running | deploy_failed;  running -> stopping -> stopped
+
+Every action locks the row (SELECT ... FOR UPDATE), writes its intent and commits before it
+calls Hummingbot, then records the outcome. Deploy is never retried (it is not idempotent): an
+ambiguous outcome (timeout, crash) stays `deploying` until reconcile finds the bot or gives up.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import select, text
+
+from .gateway import hummingbot
+from .hummingbot import (
+    DEFAULT_IMAGE,
+    DeployResult,
+    HummingbotError,
+    HummingbotRejected,
+    LiveBot,
+)
+from .models import Bot, db
+from .registry import record_event, utcnow
+from .status import LiveSnapshot, live_names_for, match_live, orphans
+from .validation import HUMMINGBOT_NAME
+
+log = logging.getLogger(__name__)
+
+RECONCILE_LOCK_KEY = 0x626F746D  # "botm": one reconcile at a time across the fleet
+REQUEST_TAG_LENGTH = 6
+
+
+class LifecycleError(Exception):
+    """The action was refused or failed; the message is for the operator."""
+
+
+# --------------------------------------------------------------------------- deploy settings
+@dataclass(frozen=True)
+class DeploySettings:
+    mode: str  # "script" or "controllers"
+    image: str = DEFAULT_IMAGE
+    script: str | None = None
+    script_config: str | None = None
+    controllers: tuple[str, ...] = ()
+    max_global_drawdown_quote: float | None = None
+    max_controller_drawdown_quote: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "mode": self.mode, "image": self.image, "script": self.script,
+            "script_config": self.script_config, "controllers": list(self.controllers),
+            "max_global_drawdown_quote": self.max_global_drawdown_quote,
+            "max_controller_drawdown_quote": self.max_controller_drawdown_quote,
+        }
+
+
+CONFIG_NAME = HUMMINGBOT_NAME.pattern.replace("]+$", ".]+$")  # file names may carry .yml
+IMAGE_PATTERN = r"^[a-z0-9][a-z0-9._/-]*(:[A-Za-z0-9._-]+)?$"
+
+
+def parse_deploy_settings(form: dict[str, Any]) -> DeploySettings:
+    """Check the deploy form; raise ValidationError with a message per bad field."""
+    import re
+
+    from .validation import ValidationError
+
+    errors: dict[str, str] = {}
+    mode = form.get("mode", "")
+    if mode not in ("script", "controllers"):
+        errors["mode"] = "must be script or controllers."
+    image = (form.get("image") or DEFAULT_IMAGE).strip()
+    if len(image) > 200 or not re.match(IMAGE_PATTERN, image):
+        errors["image"] = "must be a Docker image like hummingbot/hummingbot:latest."
+
+    def name_or_none(key: str) -> str | None:
+        value = (form.get(key) or "").strip()
+        if value and (len(value) > 100 or not re.match(CONFIG_NAME, value)):
+            errors[key] = "may contain only letters, digits, '.', '-' and '_'."
+        return value or None
+
+    def amount(key: str) -> float | None:
+        raw = (form.get(key) or "").strip()
+        if not raw:
+            return None
+        try:
+            value = float(raw)
+        except ValueError:
+            errors[key] = "must be a number."
+            return None
+        if not 0 < value < 1e12:
+            errors[key] = "must be a positive amount."
+        return value
+
+    script, script_config = name_or_none("script"), name_or_none("script_config")
+    raw_controllers = form.get("controllers") or ""
+    controllers = tuple(c.strip() for c in raw_controllers.replace("\n", ",").split(",")
+                        if c.strip())
+    for controller in controllers:
+        if len(controller) > 100 or not re.match(CONFIG_NAME, controller):
+            errors["controllers"] = f"{controller!r} is not a valid config name."
+    if mode == "controllers" and not controllers:
+        errors["controllers"] = "name at least one controller config."
+    settings = DeploySettings(
+        mode=mode, image=image, script=script, script_config=script_config,
+        controllers=controllers,
+        max_global_drawdown_quote=amount("max_global_drawdown_quote"),
+        max_controller_drawdown_quote=amount("max_controller_drawdown_quote"),
+    )
+    if errors:
+        raise ValidationError(errors)
+    return settings
+
+
+def deploy_form_defaults(bot: Bot) -> dict[str, str]:
+    saved = bot.deploy_settings or {}
+    mode = saved.get("mode") or ("controllers" if bot.strategy == "v2_with_controllers"
+                                 else "script")
+    return {
+        "mode": mode,
+        "image": saved.get("image") or DEFAULT_IMAGE,
+        "script": saved.get("script") or "",
+        "script_config": saved.get("script_config") or "",
+        "controllers": ", ".join(saved.get("controllers") or []),
+        "max_global_drawdown_quote": _text(saved.get("max_global_drawdown_quote")),
+        "max_controller_drawdown_quote": _text(saved.get("max_controller_drawdown_quote")),
+    }
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+# ------------------------------------------------------------------------------- helpers
+def _locked(bot_id: str) -> Bot:
+    bot = db.session.scalars(
+        select(Bot).where(Bot.id == bot_id).with_for_update().execution_options(
+            populate_existing=True)
+    ).first()
+    if bot is None:
+        raise LifecycleError("That bot no longer exists.")
+    return bot
+
+
+def _fresh_snapshot() -> LiveSnapshot:
+    return hummingbot().feed.snapshot(max_age=0)
+
+
+def request_tag(request_id: str) -> str:
+    return request_id[:REQUEST_TAG_LENGTH]
+
+
+def sent_instance_name(bot: Bot, request_id: str) -> str:
+    """The name we send: Hummingbot appends -YYYYmmdd-HHMMSS, and the tag lets reconcile
+    recognise the result without guessing."""
+    return f"{bot.name}-{request_tag(request_id)}"
+
+
+def _deploy_call(bot: Bot, settings: DeploySettings, name: str) -> DeployResult:
+    client = hummingbot().require_client()
+    if settings.mode == "controllers":
+        return client.deploy_controllers(
+            name, bot.account_identifier, list(settings.controllers),
+            max_global_drawdown_quote=settings.max_global_drawdown_quote,
+            max_controller_drawdown_quote=settings.max_controller_drawdown_quote,
+            image=settings.image,
+        )
+    return client.deploy_script(name, bot.account_identifier, script=settings.script,
+                                script_config=settings.script_config, image=settings.image)
+
+
+def _is_definite_failure(exc: HummingbotError) -> bool:
+    """True when Hummingbot certainly created nothing: it was never reached, or it answered
+    with a handled refusal. A timeout or an unhandled crash may have created the bot."""
+    if not exc.request_sent:
+        return True
+    if isinstance(exc, HummingbotRejected):
+        # A text/plain 500 is the server crashing mid-way; a JSON refusal was handled.
+        return not (exc.status_code and exc.status_code >= 500 and exc.detail is None)
+    return False
+
+
+# -------------------------------------------------------------------------------- deploy
+def deploy(bot_id: str, settings: DeploySettings, actor: str) -> Bot:
+    bot = _locked(bot_id)
+    if bot.archived_at is not None:
+        raise LifecycleError("Restore this bot before deploying it.")
+    if bot.status in ("deploying", "stopping"):
+        raise LifecycleError(f"{bot.name} is already {bot.status}; nothing was sent.")
+    if bot.status == "running":
+        snapshot = _fresh_snapshot()
+        if not snapshot.reachable:
+            raise LifecycleError("Hummingbot is unreachable, so it cannot be checked that "
+                                 f"{bot.name} is not running already; nothing was sent.")
+        live = match_live(bot, snapshot.bots)
+        if live is not None:
+            raise LifecycleError(f"{bot.name} is running as {live.name}; stop it first.")
+
+    request_id = uuid.uuid4().hex
+    before = bot.status
+    bot.status = "deploying"
+    bot.deploy_request_id = request_id
+    bot.deploy_requested_at = utcnow()
+    bot.deploy_settings = settings.as_dict()
+    bot.last_error = None
+    name = sent_instance_name(bot, request_id)
+    record_event(bot, "deploy_requested", actor, from_status=before, to_status="deploying",
+                 details={"request_id": request_id, "sent_name": name,
+                          "settings": settings.as_dict()})
+    db.session.commit()  # intent is on record before anything leaves this process
+
+    try:
+        result: DeployResult | None = _deploy_call(bot, settings, name)
+        error: HummingbotError | None = None
+    except HummingbotError as exc:
+        result, error = None, exc
+
+    bot = _locked(bot_id)
+    if bot.deploy_request_id != request_id or bot.status != "deploying":
+        db.session.commit()  # reconcile settled it meanwhile
+        return bot
+    if result is not None:
+        bot.status = "running"
+        bot.instance_name = result.instance_name
+        record_event(bot, "deployed", actor, from_status="deploying", to_status="running",
+                     details={"request_id": request_id, "instance_name": result.instance_name,
+                              "message": result.message})
+    elif error is not None and _is_definite_failure(error):
+        bot.status = "deploy_failed"
+        bot.last_error = str(error)
+        record_event(bot, "deploy_failed", actor, from_status="deploying",
+                     to_status="deploy_failed",
+                     details={"request_id": request_id, "error": str(error)})
+    else:
+        bot.last_error = (f"Outcome unknown ({error}). Nothing will be retried; reconcile "
+                          "will find the bot in Hummingbot or mark the deploy failed.")
+        record_event(bot, "deploy_outcome_unknown", actor, from_status="deploying",
+                     to_status="deploying",
+                     details={"request_id": request_id, "error": str(error)})
+    db.session.commit()
+    hummingbot().feed.invalidate()
+    return bot
+
+
+# ---------------------------------------------------------------------------- start / stop
+def _live_instance(bot: Bot) -> str:
+    if not bot.instance_name:
+        raise LifecycleError(f"{bot.name} has not been deployed yet; deploy it first.")
+    return bot.instance_name
+
+
+def start(bot_id: str, actor: str) -> Bot:
+    bot = _locked(bot_id)
+    name = _live_instance(bot)
+    if bot.status in ("deploying", "stopping"):
+        raise LifecycleError(f"{bot.name} is {bot.status}; wait until it settles.")
+    db.session.commit()  # release the row lock while Hummingbot is called
+    try:
+        hummingbot().require_client().start_bot(name)
+    except HummingbotError as exc:
+        return _record_failure(bot_id, "start_failed", actor, exc)
+    bot = _locked(bot_id)
+    before = bot.status
+    bot.status = "running"
+    bot.last_error = None
+    record_event(bot, "started", actor, from_status=before, to_status="running",
+                 details={"instance_name": name})
+    db.session.commit()
+    hummingbot().feed.invalidate()
+    return bot
+
+
+def stop(bot_id: str, actor: str, *, cancel_orders: bool) -> Bot:
+    bot = _locked(bot_id)
+    name = _live_instance(bot)
+    if bot.status in ("deploying", "stopping"):
+        raise LifecycleError(f"{bot.name} is {bot.status}; wait until it settles.")
+    db.session.commit()
+    try:
+        hummingbot().require_client().stop_bot(name, skip_order_cancellation=not cancel_orders)
+    except HummingbotError as exc:
+        return _record_failure(bot_id, "stop_failed", actor, exc)
+    bot = _locked(bot_id)
+    before = bot.status
+    bot.status = "stopped"
+    record_event(bot, "stopped", actor, from_status=before, to_status="stopped",
+                 details={"instance_name": name, "cancel_orders": cancel_orders})
+    db.session.commit()
+    hummingbot().feed.invalidate()
+    return bot
+
+
+def stop_and_archive(bot_id: str, actor: str, *, cancel_orders: bool) -> Bot:
+    """Stop the bot and remove its container in Hummingbot. The definition stays."""
+    bot = _locked(bot_id)
+    name = _live_instance(bot)
+    if bot.status in ("deploying", "stopping"):
+        raise LifecycleError(f"{bot.name} is {bot.status}; wait until it settles.")
+    before = bot.status
+    bot.status = "stopping"
+    record_event(bot, "archive_requested", actor, from_status=before, to_status="stopping",
+                 details={"instance_name": name, "cancel_orders": cancel_orders})
+    db.session.commit()
+    try:
+        message = hummingbot().require_client().stop_and_archive(
+            name, skip_order_cancellation=not cancel_orders)
+    except HummingbotRejected as exc:
+        # "not found in active bots": nothing runs under that name, so it is stopped.
+        bot = _locked(bot_id)
+        bot.status = "stopped"
+        record_event(bot, "archive_not_needed", actor, from_status="stopping",
+                     to_status="stopped", details={"error": str(exc)})
+        db.session.commit()
+        return bot
+    except HummingbotError as exc:
+        bot = _locked(bot_id)
+        bot.last_error = f"Stop and archive: outcome unknown ({exc}); reconcile will settle it."
+        record_event(bot, "archive_outcome_unknown", actor, from_status="stopping",
+                     to_status="stopping", details={"error": str(exc)})
+        db.session.commit()
+        return bot
+    bot = _locked(bot_id)
+    record_event(bot, "archive_started", actor, from_status="stopping", to_status="stopping",
+                 details={"message": message})
+    db.session.commit()
+    hummingbot().feed.invalidate()
+    return bot
+
+
+def _record_failure(bot_id: str, action: str, actor: str, exc: HummingbotError) -> Bot:
+    bot = _locked(bot_id)
+    bot.last_error = str(exc)
+    record_event(bot, action, actor, from_status=bot.status, to_status=bot.status,
+                 details={"error": str(exc)})
+    db.session.commit()
+    raise LifecycleError(f"Hummingbot did not accept it: {exc}")
+
+
+def mark_stopped(bot_id: str, actor: str) -> Bot:
+    """Accept that a definition which should run does not: the operator's decision."""
+    bot = _locked(bot_id)
+    before = bot.status
+    bot.status = "stopped"
+    record_event(bot, "marked_stopped", actor, from_status=before, to_status="stopped")
+    db.session.commit()
+    return bot
+
+
+# ----------------------------------------------------------------------------- reconcile
+@dataclass
+class ReconcileReport:
+    ran: bool
+    reason: str = ""
+    settled: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    orphans: list[LiveBot] = field(default_factory=list)
+
+    def summary(self) -> str:
+        if not self.ran:
+            return f"Reconcile skipped: {self.reason}."
+        return (f"Reconciled: {len(self.settled)} settled, {len(self.failed)} deploys failed, "
+                f"{len(self.missing)} missing, {len(self.orphans)} orphans.")
+
+
+def _deployed_as(bot: Bot, snapshot: LiveSnapshot) -> LiveBot | None:
+    """The live bot an in-flight deploy produced: `<name>-<tag>-<timestamp>`."""
+    if bot.instance_name and bot.instance_name in snapshot.bots:
+        return snapshot.bots[bot.instance_name]
+    if not bot.deploy_request_id:
+        return None
+    prefix = f"{bot.name}-{request_tag(bot.deploy_request_id)}-"
+    found = [live for name, live in snapshot.bots.items() if name.startswith(prefix)]
+    return found[0] if len(found) == 1 else None
+
+
+def reconcile(actor: str = "reconcile", only: str | None = None) -> ReconcileReport:
+    """Bring definitions in line with Hummingbot. Idempotent; never deletes anything; does
+    nothing while Hummingbot is unreachable; one process at a time (advisory lock)."""
+    got_lock = db.session.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"),
+                                 {"key": RECONCILE_LOCK_KEY})
+    if not got_lock:
+        db.session.rollback()
+        return ReconcileReport(ran=False, reason="another process is reconciling")
+    snapshot = _fresh_snapshot()
+    if not snapshot.reachable:
+        db.session.rollback()
+        return ReconcileReport(ran=False, reason=f"Hummingbot unreachable ({snapshot.error})")
+
+    report = ReconcileReport(ran=True)
+    grace = timedelta(seconds=current_app.config["DEPLOY_GRACE_SECONDS"])
+    now = utcnow()
+    # Read without locks, then lock only the rows that need a change: thousands of running
+    # bots must not be row-locked (and rewritten) on every pass.
+    candidates = select(Bot).where(
+        Bot.archived_at.is_(None), Bot.status.in_(("deploying", "stopping", "running")))
+    if only is not None:
+        candidates = candidates.where(Bot.id == only)
+    to_change = []
+    for bot in db.session.scalars(candidates):
+        if bot.status == "running" and match_live(bot, snapshot.bots) is None:
+            report.missing.append(bot.id)
+        if _needs_change(bot, snapshot, now, grace):
+            to_change.append(bot.id)
+    if to_change:
+        locked = select(Bot).where(Bot.id.in_(to_change)).with_for_update(skip_locked=True) \
+            .execution_options(populate_existing=True)
+        for bot in db.session.scalars(locked):
+            _reconcile_one(bot, snapshot, now, grace, actor, report)
+    if only is None:
+        report.orphans = orphans(db.session.scalars(select(Bot)).all(), snapshot)
+    db.session.commit()
+    return report
+
+
+def _needs_change(bot: Bot, snapshot: LiveSnapshot, now, grace) -> bool:
+    if bot.status == "deploying":
+        return _deployed_as(bot, snapshot) is not None or bot.deploy_requested_at is None \
+            or now - bot.deploy_requested_at > grace
+    live = match_live(bot, snapshot.bots)
+    if bot.status == "stopping":
+        return live is None
+    return live is None and bot.last_seen_status != "absent"  # running, newly missing
+
+
+def _reconcile_one(bot: Bot, snapshot: LiveSnapshot, now, grace, actor: str,
+                   report: ReconcileReport) -> None:
+    if bot.status == "deploying":
+        live = _deployed_as(bot, snapshot)
+        if live is not None:
+            bot.status, bot.instance_name, bot.last_error = "running", live.name, None
+            record_event(bot, "deploy_settled", actor, from_status="deploying",
+                         to_status="running", details={"instance_name": live.name})
+            report.settled.append(bot.id)
+        elif bot.deploy_requested_at is None or now - bot.deploy_requested_at > grace:
+            bot.status = "deploy_failed"
+            bot.last_error = (f"The deploy did not appear in Hummingbot within "
+                              f"{int(grace.total_seconds())} s.")
+            record_event(bot, "deploy_failed", actor, from_status="deploying",
+                         to_status="deploy_failed", details={"error": bot.last_error})
+            report.failed.append(bot.id)
+    elif bot.status == "stopping":
+        if match_live(bot, snapshot.bots) is None:
+            bot.status, bot.last_error = "stopped", None
+            record_event(bot, "stop_settled", actor, from_status="stopping", to_status="stopped")
+            report.settled.append(bot.id)
+    elif bot.status == "running" and match_live(bot, snapshot.bots) is None:
+        bot.last_seen_status = "absent"  # recorded once; the badge says Missing
+        record_event(bot, "went_missing", actor, from_status="running", to_status="running",
+                     details={"looked_for": live_names_for(bot)})
+
