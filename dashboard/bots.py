@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
@@ -27,6 +29,15 @@ from .status import merge_rows
 from .validation import BOT_FIELDS, ValidationError
 
 bp = Blueprint("bots", __name__)
+
+
+@bp.app_template_filter("epoch_utc")
+def epoch_utc(value: float | None) -> str:
+    """A Hummingbot log timestamp (seconds since the epoch) as UTC; '' when absent or absurd."""
+    try:
+        return datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    except (TypeError, ValueError, OverflowError, OSError):
+        return ""
 
 
 def wants_fragment() -> bool:

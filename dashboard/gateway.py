@@ -84,7 +84,10 @@ def record_last_seen(snapshot: LiveSnapshot) -> None:
                 Bot.last_seen_at < stale_before,
             ),
         )
-        .values(last_seen_status=live.c.word, last_seen_at=func.now())
+        # updated_at is named so its onupdate default does not fire: seeing a status is not
+        # an edit of the definition, whose "last update" the list shows.
+        .values(last_seen_status=live.c.word, last_seen_at=func.now(),
+                updated_at=Bot.updated_at)
         .execution_options(synchronize_session=False)
     )
     try:

@@ -176,6 +176,21 @@ def app(session_app) -> Iterator[Flask]:
 
 
 @pytest.fixture
+def reconfigure(app, monkeypatch):
+    """Change settings for this test only, and rebuild the per-process Hummingbot link
+    (client, breaker, status feed) from them: `reconfigure(STATUS_CACHE_SECONDS=60)`."""
+    from dashboard.gateway import Hummingbot
+
+    def apply(**settings):
+        for key, value in settings.items():
+            monkeypatch.setitem(app.config, key, value)
+        app.extensions["hummingbot"] = Hummingbot(app)
+        return app.extensions["hummingbot"]
+
+    return apply
+
+
+@pytest.fixture
 def committed_app(migrated, accounts, simulator) -> Iterator[Flask]:
     """For tests that need real commits seen by other connections or processes."""
     app = create_app(base_config(migrated, **simulator_config(simulator.server)))
