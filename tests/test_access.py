@@ -151,4 +151,8 @@ def test_every_route_is_classified(session_app):
     admin = {e for e, level in levels.items() if level == "admin"}
     assert public == {"static", "auth.login", "auth.logout", "api.healthz"}
     assert admin == {"bots.new", "bots.edit", "bots.archive", "bots.restore", "bots.deploy",
-                     "bots.lifecycle_action"}
+                     "bots.lifecycle_action",
+                     "recovery.index", "recovery.adopt_form", "recovery.adopt",
+                     "recovery.redeploy", "recovery.mark_stopped", "recovery.settle",
+                     "recovery.restore", "recovery.recreate", "recovery.import_file",
+                     "recovery.import_confirm"}

@@ -1,0 +1,733 @@
+"""The recovery desk: where definitions and Hummingbot drifted apart, and how to put them back.
+
+- **Orphans**: live in Hummingbot, no definition. `adopt` stores one, prefilled from bot-runs
+  (account, strategy, deploy body) and the live controller configs (connector, pair, config).
+- **Missing**: the definition says running, Hummingbot runs nothing: `redeploy` (through
+  `lifecycle.deploy`, with the stored deploy settings) or `mark_missing_stopped`.
+- **Stuck**: `deploying` / `stopping` past the grace period: `settle` reconciles that one row.
+- **Archived**: `restore`.
+Plus `recreate` (a definition written by hand) and the page import (`preview_import` /
+`confirm_import`, the CLI's `plan_import` / `apply_import` underneath).
+
+Nothing the browser sends is trusted for a live fact: `adopt` re-reads Hummingbot when it
+saves, and one instance name can only ever belong to one definition (a unique column).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from flask import current_app
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from sqlalchemy import func, or_, select
+from sqlalchemy.exc import IntegrityError
+from werkzeug.utils import secure_filename
+
+from . import lifecycle
+from .gateway import hummingbot
+from .hummingbot import DEFAULT_IMAGE, BotRun, HummingbotClient, HummingbotError, LiveBot
+from .models import Bot, BotEvent, db
+from .registry import TRANSITIONAL, create_bot, record_event, restore_bot, utcnow
+from .status import (
+    BADGES,
+    BotRow,
+    LiveSnapshot,
+    live_word,
+    match_live,
+    merge_rows,
+    orphans,
+)
+from .transfer import ImportFileError, ImportPlan, apply_import, plan_import
+from .validation import (
+    BOT_FIELDS,
+    HUMMINGBOT_NAME,
+    MAX_NAME_LENGTH,
+    ValidationError,
+    validate_bot,
+)
+
+TIMESTAMP_SUFFIX = re.compile(r"-\d{8}-\d{6}$")
+LEGACY_PREFIX = "hummingbot-"
+PREFILL_INLINE = 10  # orphans whose adopt form the full page fills in at once (2 calls each)
+ARCHIVED_SHOWN = 50
+BOT_RUNS_LOOKED_AT = 5
+IMPORT_SALT = "recovery-import"
+IMPORT_MAX_AGE = 3600  # seconds a preview may wait for its confirmation
+
+
+class RecoveryError(Exception):
+    """The action was refused or could not be done; nothing was stored. For the operator."""
+
+
+class OrphanGone(RecoveryError):
+    """The live bot is no longer in Hummingbot."""
+
+
+class NeedsDeployForm(RecoveryError):
+    """No usable stored deploy settings: the operator fills in the deploy form."""
+
+    def __init__(self, bot: Bot, message: str):
+        super().__init__(message)
+        self.bot = bot
+
+
+# ------------------------------------------------------------------------------- orphans
+@dataclass(frozen=True)
+class OrphanFacts:
+    """What Hummingbot knows about one live bot without a definition."""
+
+    live: LiveBot
+    run: BotRun | None
+    controller_configs: list[dict[str, Any]]
+    problems: list[str] = field(default_factory=list)  # what could not be read, and why
+
+    @property
+    def name(self) -> str:
+        return self.live.name
+
+    @property
+    def deployment_config(self) -> dict[str, Any]:
+        return (self.run.deployment_config if self.run else None) or {}
+
+    @property
+    def account(self) -> str | None:
+        """The credentials profile it runs with: a fact, not a suggestion."""
+        for value in (self.run.account_name if self.run else None,
+                      self.deployment_config.get("credentials_profile")):
+            if isinstance(value, str) and HUMMINGBOT_NAME.match(value):
+                return value
+        return None
+
+    @property
+    def controller_names(self) -> list[str]:
+        names = self.deployment_config.get("controllers_config")
+        if isinstance(names, list) and names and all(isinstance(n, str) for n in names):
+            return names
+        return sorted(self.live.controllers)
+
+    @property
+    def deploy_settings(self) -> dict[str, Any]:
+        """The deploy body bot-runs recorded, as our deploy settings ({} when unknown), so a
+        later Redeploy sends what Hummingbot was sent."""
+        config = self.deployment_config
+        if not config:
+            return {}
+        controllers = config.get("controllers_config")
+        image = config.get("image") or (self.run.image_version if self.run else None)
+        if isinstance(controllers, list) and controllers:
+            settings = settings_from({
+                "mode": "controllers", "image": image, "controllers": controllers,
+                "max_global_drawdown_quote": config.get("max_global_drawdown_quote"),
+                "max_controller_drawdown_quote": config.get("max_controller_drawdown_quote"),
+            })
+        else:
+            settings = settings_from({"mode": "script", "image": image,
+                                      "script": config.get("script"),
+                                      "script_config": config.get("script_config")})
+        return settings.as_dict() if settings is not None else {}
+
+
+CONFIG_FILE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
+IMAGE_NAME = re.compile(lifecycle.IMAGE_PATTERN)
+
+
+def settings_from(raw: Mapping[str, Any]) -> lifecycle.DeploySettings | None:
+    """Deploy settings from a stored or recorded dict, checked by the deploy form's rules;
+    None when anything in it does not pass."""
+    mode = raw.get("mode")
+    image = raw.get("image") or DEFAULT_IMAGE
+
+    def name(value: Any) -> str | None:
+        if value in (None, ""):
+            return None
+        if not isinstance(value, str) or not CONFIG_FILE_NAME.match(value):
+            raise ValueError(value)
+        return value
+
+    def amount(value: Any) -> float | None:
+        if value in (None, ""):
+            return None
+        number = float(value)
+        if not 0 < number < 1e12:
+            raise ValueError(value)
+        return number
+
+    try:
+        controllers = tuple(name(c) for c in raw.get("controllers") or ())
+        if mode not in ("script", "controllers") or not isinstance(image, str) \
+                or len(image) > 200 or not IMAGE_NAME.match(image) \
+                or (mode == "controllers" and not controllers) or None in controllers:
+            return None
+        return lifecycle.DeploySettings(
+            mode=mode, image=image, script=name(raw.get("script")),
+            script_config=name(raw.get("script_config")), controllers=controllers,
+            max_global_drawdown_quote=amount(raw.get("max_global_drawdown_quote")),
+            max_controller_drawdown_quote=amount(raw.get("max_controller_drawdown_quote")),
+        )
+    except (TypeError, ValueError):
+        return None
+
+
+def _str(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+@dataclass
+class AdoptForm:
+    """The adopt form of one orphan: values to show, and where each prefilled one came from."""
+
+    facts: OrphanFacts
+    values: dict[str, str]
+    sources: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def instance_name(self) -> str:
+        return self.facts.name
+
+
+def base_name(instance_name: str) -> str:
+    """The name an operator gave the bot: without Hummingbot's `-YYYYmmdd-HHMMSS` and without
+    the `hummingbot-` older servers put in front."""
+    name = TIMESTAMP_SUFFIX.sub("", instance_name)
+    if name.startswith(LEGACY_PREFIX) and len(name) > len(LEGACY_PREFIX):
+        name = name[len(LEGACY_PREFIX):]
+    return name[:MAX_NAME_LENGTH].rstrip("-_") or instance_name[:MAX_NAME_LENGTH]
+
+
+def read_orphan_facts(client: HummingbotClient, live: LiveBot, *, strict: bool) -> OrphanFacts:
+    """Ask Hummingbot about one bot: its newest bot-run and its live controller configs.
+
+    `strict` (when saving) raises on any failure; otherwise what failed is noted and the
+    form is prefilled from what could be read."""
+    problems: list[str] = []
+    run: BotRun | None = None
+    try:
+        runs = client.bot_runs(bot_name=live.name, limit=BOT_RUNS_LOOKED_AT)
+        run = next((r for r in runs if r.bot_name == live.name), None)
+        if run is None:
+            problems.append("Hummingbot has no bot-run for it (deployed by an older server?): "
+                            "account and strategy are not known.")
+    except HummingbotError as exc:
+        if strict:
+            raise RecoveryError(f"Hummingbot could not be asked how {live.name} was deployed "
+                                f"({exc}); nothing was saved. Try again.") from exc
+        problems.append(f"Its bot-runs could not be read: {exc}")
+    configs: list[dict[str, Any]] = []
+    if live.controllers or (run is not None and run.strategy_type == "controller"):
+        try:
+            configs = client.bot_controller_configs(live.name) or []
+        except HummingbotError as exc:
+            if strict:
+                raise RecoveryError(f"Hummingbot could not be asked for the controller configs "
+                                    f"of {live.name} ({exc}); nothing was saved.") from exc
+            problems.append(f"Its live controller configs could not be read: {exc}")
+    return OrphanFacts(live=live, run=run, controller_configs=configs, problems=problems)
+
+
+def _clean_config(config: dict[str, Any]) -> dict[str, Any]:
+    """A live controller config without the bookkeeping keys Hummingbot adds (`_config_name`)."""
+    return {key: value for key, value in config.items() if not str(key).startswith("_")}
+
+
+def _find_market(value: Any, depth: int = 0) -> tuple[str, str]:
+    """The first (connector_name, trading_pair) found in a performance report."""
+    if depth > 4:
+        return "", ""
+    if isinstance(value, dict):
+        connector, pair = value.get("connector_name"), value.get("trading_pair")
+        if isinstance(connector, str) and isinstance(pair, str):
+            return connector, pair
+        children = value.values()
+    elif isinstance(value, list):
+        children = value
+    else:
+        return "", ""
+    for child in children:
+        found = _find_market(child, depth + 1)
+        if found[0]:
+            return found
+    return "", ""
+
+
+def _market(facts: OrphanFacts) -> tuple[str, str, str]:
+    """(connector, pair, where they came from)."""
+    markets = [(c.get("connector_name"), c.get("trading_pair")) for c in facts.controller_configs]
+    markets = [(c, p) for c, p in markets if isinstance(c, str) and isinstance(p, str)]
+    if markets:
+        others = len({m for m in markets}) - 1
+        note = "from the live controller config" + (
+            f" (its {others} other market{'s' if others > 1 else ''} stay in the configuration)"
+            if others else "")
+        return markets[0][0], markets[0][1].upper(), note
+    for controller in facts.live.controllers.values():
+        connector, pair = _find_market(controller.raw)
+        if connector:
+            return connector, pair.upper(), "from the live performance report"
+    return "", "", ""
+
+
+def _free_id(base: str) -> str:
+    """`base`, or `base-2`, `base-3`... whichever no definition uses as id or active name."""
+    for n in range(1, 100):
+        suffix = "" if n == 1 else f"-{n}"
+        candidate = base[:MAX_NAME_LENGTH - len(suffix)].rstrip("-_") + suffix
+        if db.session.get(Bot, candidate) is None and not _name_taken(candidate):
+            return candidate
+    return base
+
+
+def _name_taken(name: str) -> bool:
+    query = select(func.count()).select_from(Bot).where(
+        func.lower(Bot.name) == name.lower(), Bot.archived_at.is_(None))
+    return db.session.scalar(query) > 0
+
+
+def draft_adopt_form(facts: OrphanFacts) -> AdoptForm:
+    """Everything Hummingbot reveals, as the values of the adopt form."""
+    sources: dict[str, str] = {}
+    suggested = _free_id(base_name(facts.name))
+    values = {"id": suggested, "name": suggested}
+    sources["name"] = "the instance name without its timestamp"
+    if suggested != base_name(facts.name):
+        sources["name"] += f" ({base_name(facts.name)} is taken)"
+
+    values["account_identifier"] = facts.account or ""
+    if facts.account:
+        sources["account_identifier"] = "from bot-runs: the credentials profile it runs with"
+
+    strategy = ""
+    if facts.run is not None and facts.run.strategy_name:
+        strategy = facts.run.strategy_name.removesuffix(".py")
+        sources["strategy"] = "from bot-runs"
+    elif facts.live.controllers:
+        strategy = "v2_with_controllers"
+        sources["strategy"] = "it reports controllers"
+    values["strategy"] = strategy
+
+    connector, pair, where = _market(facts)
+    values["connector"], values["pair"] = connector, pair
+    if connector:
+        sources["connector"] = sources["pair"] = where
+
+    config: dict[str, Any] = {}
+    if facts.controller_configs:
+        config = {"controllers": [_clean_config(c) for c in facts.controller_configs]}
+        sources["config"] = "the live controller configs"
+    else:
+        deployed = {key: facts.deployment_config[key] for key in ("script", "script_config")
+                    if facts.deployment_config.get(key)}
+        if deployed:
+            config = deployed
+            sources["config"] = "the deploy body in bot-runs"
+    values["config"] = json.dumps(config, indent=2, sort_keys=True)
+    return AdoptForm(facts=facts, values=values, sources=sources)
+
+
+def _claimer(instance_name: str) -> Bot | None:
+    """The definition (archived ones too) Hummingbot's `instance_name` already belongs to."""
+    query = select(Bot).where(or_(
+        Bot.instance_name == instance_name,
+        Bot.instance_name.is_(None) & or_(
+            Bot.name == instance_name,
+            func.concat(LEGACY_PREFIX, Bot.name) == instance_name,
+        ),
+    )).order_by(Bot.instance_name.is_(None), Bot.id)
+    return db.session.scalars(query).first()
+
+
+def _claimers_of(names: list[str]) -> list[Bot]:
+    """Only the definitions that could claim one of these live names (not the whole table)."""
+    if not names:
+        return []
+    plain = [n for n in names] + [n[len(LEGACY_PREFIX):] for n in names
+                                  if n.startswith(LEGACY_PREFIX)]
+    return list(db.session.scalars(select(Bot).where(
+        or_(Bot.instance_name.in_(names), Bot.name.in_(plain)))))
+
+
+def _live_snapshot(*, fresh: bool = False) -> LiveSnapshot:
+    return hummingbot().feed.snapshot(max_age=0 if fresh else None)
+
+
+def orphan_adopt_form(instance_name: str) -> AdoptForm:
+    """The prefilled adopt form of one orphan (GET /recovery/orphans/<name>)."""
+    snapshot = _live_snapshot()
+    if not snapshot.reachable:
+        raise RecoveryError(f"Hummingbot is unreachable ({snapshot.error}).")
+    claimer = _claimer(instance_name)
+    if claimer is not None:
+        raise RecoveryError(f"{instance_name} already belongs to the definition {claimer.name}.")
+    live = snapshot.bots.get(instance_name)
+    if live is None:
+        raise OrphanGone(f"{instance_name} is not running in Hummingbot (any more).")
+    facts = read_orphan_facts(hummingbot().require_client(), live, strict=False)
+    return draft_adopt_form(facts)
+
+
+@dataclass
+class AdoptOutcome:
+    bot: Bot
+    created: bool  # False: it was adopted already (a double click, another admin)
+
+
+class AdoptRejected(RecoveryError):
+    """The form has errors; `form` carries the submitted values for re-rendering."""
+
+    def __init__(self, form: AdoptForm, errors: dict[str, str]):
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+        self.form, self.errors = form, errors
+
+
+def adopt(instance_name: str, data: Mapping[str, Any], actor: str) -> AdoptOutcome:
+    """Store a definition for a live bot. Idempotent per instance name; re-reads Hummingbot
+    now for every live fact (that it runs, its account, its deploy body) and writes nothing
+    when the bot is gone."""
+    claimer = _claimer(instance_name)
+    if claimer is not None:
+        return AdoptOutcome(bot=claimer, created=False)
+    snapshot = _live_snapshot(fresh=True)
+    if not snapshot.reachable:
+        raise RecoveryError(f"Hummingbot is unreachable, so it cannot be confirmed that "
+                            f"{instance_name} still runs; nothing was saved.")
+    live = snapshot.bots.get(instance_name)
+    if live is None:
+        raise OrphanGone(f"{instance_name} is no longer running in Hummingbot (it went away "
+                         "after the page was loaded). Nothing was saved.")
+    facts = read_orphan_facts(hummingbot().require_client(), live, strict=True)
+
+    submitted = {name: _str(data.get(name)) for name in BOT_FIELDS}
+    form = AdoptForm(facts=facts, values=submitted, sources=draft_adopt_form(facts).sources)
+    errors: dict[str, str] = {}
+    try:
+        fields = validate_bot(submitted, max_config_bytes=current_app.config["MAX_CONFIG_BYTES"])
+    except ValidationError as exc:
+        errors, fields = dict(exc.errors), None
+    if fields is not None and db.session.get(Bot, fields.id) is not None:
+        errors["id"] = "is already used by another bot."
+    if fields is not None and _name_taken(fields.name):
+        errors["name"] = "is already used by another bot."
+    account = submitted["account_identifier"].strip()
+    if facts.account and "account_identifier" not in errors and account != facts.account:
+        errors["account_identifier"] = (f"must be {facts.account}: Hummingbot runs this bot "
+                                        "with that credentials profile.")
+    if errors or fields is None:
+        raise AdoptRejected(form, errors)
+
+    deploy_settings = facts.deploy_settings
+    bot = Bot(**fields.as_dict(), status="running", instance_name=instance_name,
+              deploy_settings=deploy_settings, last_seen_status=live_word(live),
+              last_seen_at=snapshot.fetched_at)
+    db.session.add(bot)
+    try:
+        db.session.flush()
+    except IntegrityError as exc:  # another request adopted it (or took the id) meanwhile
+        db.session.rollback()
+        claimer = _claimer(instance_name)
+        if claimer is not None:
+            return AdoptOutcome(bot=claimer, created=False)
+        raise AdoptRejected(form, {"id": "is already used by another bot."}) from exc
+    record_event(bot, "adopted", actor, to_status="running", details={
+        "instance_name": instance_name,
+        "live_status": live_word(live),
+        "bot_run_id": facts.run.id if facts.run else None,
+        "deployment_config": facts.deployment_config or None,
+        "deploy_settings": deploy_settings,
+        "after": fields.as_dict(),
+    })
+    db.session.commit()
+    hummingbot().feed.invalidate()
+    return AdoptOutcome(bot=bot, created=True)
+
+
+# ------------------------------------------------------------------------------ overview
+LIVE_BADGES = {"trading_stopped": "stopped_container_up", "stopped": "stopped_container_up"}
+
+
+def live_badge(live: LiveBot) -> dict[str, Any]:
+    """The badge of a live bot seen without a definition, shaped like a BotRow for the
+    `badge` macro."""
+    word = live_word(live)
+    if word == "stopped_active":
+        status = "stopped_container_up" if live.controllers else "running_script"
+    else:
+        status = LIVE_BADGES.get(word, word)
+    return {"display_status": status, "label": BADGES.get(status, status), "stale": False,
+            "seen_at": None}
+
+
+@dataclass(frozen=True)
+class OrphanRow:
+    live: LiveBot
+    form: AdoptForm | None  # None: the page loads it on demand
+
+
+@dataclass(frozen=True)
+class StuckRow:
+    row: BotRow
+    since: datetime | None
+    live: LiveBot | None  # what Hummingbot reports for it, if anything
+
+
+@dataclass(frozen=True)
+class ArchivedRow:
+    bot: Bot
+    live: LiveBot | None  # an archived definition whose bot still runs
+
+
+@dataclass(frozen=True)
+class Overview:
+    snapshot: LiveSnapshot
+    orphans: list[OrphanRow]
+    missing: list[BotRow]
+    stuck: list[StuckRow]
+    archived: list[ArchivedRow]
+    archived_total: int
+    grace_seconds: int
+
+    @property
+    def attention(self) -> int:
+        return len(self.orphans) + len(self.missing) + len(self.stuck)
+
+
+def _grace() -> timedelta:
+    return timedelta(seconds=current_app.config["DEPLOY_GRACE_SECONDS"])
+
+
+def overview(*, prefill: int = PREFILL_INLINE) -> Overview:
+    """Every section of the recovery page. The first `prefill` orphans get their adopt form
+    filled in (two Hummingbot calls each); the page loads the others' when shown. Polls pass
+    0: one status call (the shared, cached one) and a few queries."""
+    snapshot = _live_snapshot()
+    orphan_rows: list[OrphanRow] = []
+    missing: list[BotRow] = []
+    if snapshot.reachable:
+        live_orphans = orphans(_claimers_of(list(snapshot.bots)), snapshot)
+        client = hummingbot().require_client() if prefill else None
+        for index, live in enumerate(live_orphans):
+            form = None
+            if client is not None and index < prefill:
+                form = draft_adopt_form(read_orphan_facts(client, live, strict=False))
+            orphan_rows.append(OrphanRow(live=live, form=form))
+        running = db.session.scalars(select(Bot).where(
+            Bot.archived_at.is_(None), Bot.status == "running").order_by(Bot.name, Bot.id))
+        missing = [row for row in merge_rows(running, snapshot)
+                   if row.display_status == "missing"]
+
+    archived_query = select(Bot).where(Bot.archived_at.is_not(None))
+    archived = [ArchivedRow(bot=bot, live=match_live(bot, snapshot.bots))
+                for bot in db.session.scalars(
+                    archived_query.order_by(Bot.archived_at.desc(), Bot.id).limit(ARCHIVED_SHOWN))]
+    archived_total = db.session.scalar(
+        select(func.count()).select_from(archived_query.subquery()))
+    return Overview(snapshot=snapshot, orphans=orphan_rows, missing=missing,
+                    stuck=_stuck(snapshot), archived=archived, archived_total=archived_total,
+                    grace_seconds=int(_grace().total_seconds()))
+
+
+def _since(bots: list[Bot]) -> dict[str, datetime | None]:
+    """When each transitional bot entered its status: the deploy request, or the event that
+    moved it to `stopping`."""
+    since: dict[str, datetime | None] = {b.id: b.deploy_requested_at for b in bots
+                                         if b.status == "deploying"}
+    stopping = [b.id for b in bots if b.status == "stopping"]
+    if stopping:
+        entered = select(BotEvent.bot_id, func.max(BotEvent.occurred_at)).where(
+            BotEvent.bot_id.in_(stopping), BotEvent.to_status == "stopping",
+            BotEvent.from_status.is_distinct_from("stopping"),
+        ).group_by(BotEvent.bot_id)
+        since.update({bot_id: at for bot_id, at in db.session.execute(entered)})
+    for bot in bots:
+        if since.get(bot.id) is None:
+            since[bot.id] = bot.updated_at
+    return since
+
+
+def live_for_transition(bot: Bot, snapshot: LiveSnapshot) -> LiveBot | None:
+    """What Hummingbot reports for a deploying or stopping bot: its instance, or for a deploy
+    whose answer never came, the `<name>-<request tag>-<timestamp>` it would have made."""
+    live = match_live(bot, snapshot.bots)
+    if live is None and bot.status == "deploying" and bot.deploy_request_id:
+        prefix = lifecycle.sent_instance_name(bot, bot.deploy_request_id) + "-"
+        found = [b for name, b in snapshot.bots.items() if name.startswith(prefix)]
+        live = found[0] if len(found) == 1 else None
+    return live
+
+
+def _stuck(snapshot: LiveSnapshot) -> list[StuckRow]:
+    bots = list(db.session.scalars(select(Bot).where(
+        Bot.archived_at.is_(None), Bot.status.in_(TRANSITIONAL)).order_by(Bot.name, Bot.id)))
+    since = _since(bots)
+    cutoff = utcnow() - _grace()
+    stuck = [bot for bot in bots if since[bot.id] is None or since[bot.id] < cutoff]
+    rows = merge_rows(stuck, snapshot)
+    return [StuckRow(row=row, since=since[row.bot.id],
+                     live=live_for_transition(row.bot, snapshot) if snapshot.reachable else None)
+            for row in rows]
+
+
+# ------------------------------------------------------------------- missing, stuck, archived
+def redeploy(bot_id: str, actor: str) -> Bot:
+    """Deploy a missing bot again from its definition and its stored deploy settings, through
+    the lifecycle (intent first, one remote call, never retried)."""
+    bot = _bot(bot_id)
+    if not bot.deploy_settings:
+        raise NeedsDeployForm(bot, f"No deploy settings are stored for {bot.name}: fill in the "
+                                   "deploy form once; later redeploys reuse it.")
+    settings = settings_from(bot.deploy_settings)
+    if settings is None:
+        raise NeedsDeployForm(bot, f"The stored deploy settings of {bot.name} are not valid; "
+                                   "check them in the deploy form.")
+    try:
+        return lifecycle.deploy(bot.id, settings, actor)
+    except lifecycle.LifecycleError as exc:
+        raise RecoveryError(str(exc)) from exc
+
+
+def mark_missing_stopped(bot_id: str, actor: str) -> Bot:
+    """Accept that a missing bot is not running, after checking Hummingbot again."""
+    bot = _bot(bot_id)
+    if bot.archived_at is not None or bot.status != "running":
+        raise RecoveryError(f"{bot.name} is {bot.status}, not missing; nothing was changed.")
+    snapshot = _live_snapshot(fresh=True)
+    if not snapshot.reachable:
+        raise RecoveryError("Hummingbot is unreachable, so it cannot be checked that "
+                            f"{bot.name} is really gone; nothing was changed.")
+    live = match_live(bot, snapshot.bots)
+    if live is not None:
+        raise RecoveryError(f"{bot.name} is running in Hummingbot again (as {live.name}); "
+                            "it was not marked stopped.")
+    return lifecycle.mark_stopped(bot.id, actor)
+
+
+@dataclass(frozen=True)
+class SettleOutcome:
+    bot: Bot
+    before: str
+    message: str
+    changed: bool
+
+
+def settle(bot_id: str, actor: str) -> SettleOutcome:
+    """Reconcile this one row now; when nothing changes, say (and record) what Hummingbot
+    reports instead."""
+    bot = _bot(bot_id)
+    before = bot.status
+    if bot.archived_at is not None or before not in TRANSITIONAL:
+        raise RecoveryError(f"{bot.name} is {before}; there is nothing to settle.")
+    report = lifecycle.reconcile(actor=actor, only=bot.id)
+    if not report.ran:
+        raise RecoveryError(f"Nothing was settled: {report.reason}.")
+    db.session.expire_all()
+    bot = _bot(bot_id)
+    if bot.status != before:
+        where = f" as {bot.instance_name}" if bot.status == "running" else ""
+        message = f"{bot.name} settled: {before} → {bot.status}{where}."
+        if bot.last_error and bot.status == "deploy_failed":
+            message += f" {bot.last_error}"
+        return SettleOutcome(bot=bot, before=before, message=message, changed=True)
+    live = live_for_transition(bot, _live_snapshot())
+    seen = f"reports it as {live.name} ({live_word(live)})" if live else "does not report it"
+    record_event(bot, "settle_checked", actor, from_status=before, to_status=before,
+                 details={"hummingbot": live_word(live) if live else "absent",
+                          "live_name": live.name if live else None})
+    db.session.commit()
+    message = f"{bot.name} is still {before}: Hummingbot {seen}."
+    if before == "deploying":
+        message += " It is marked failed once the grace period has passed."
+    return SettleOutcome(bot=bot, before=before, message=message, changed=False)
+
+
+def restore(bot_id: str, actor: str) -> Bot:
+    """Restore an archived definition (StateError when its name is in use again)."""
+    return restore_bot(_bot(bot_id), actor)
+
+
+def _bot(bot_id: str) -> Bot:
+    bot = db.session.get(Bot, bot_id)
+    if bot is None:
+        raise RecoveryError("That bot no longer exists.")
+    return bot
+
+
+# ------------------------------------------------------------------------- recreate by hand
+def recreate(data: Mapping[str, Any], actor: str) -> Bot:
+    """Write a definition from scratch; nothing is deployed (the page offers it next)."""
+    return create_bot(data, actor)
+
+
+def account_choices() -> list[str]:
+    """Accounts to suggest: Hummingbot's credentials profiles and those already in use."""
+    known = set(db.session.scalars(select(Bot.account_identifier).distinct()))
+    with contextlib.suppress(HummingbotError):  # only suggestions: the field is free text
+        known.update(hummingbot().require_client().accounts())
+    return sorted(known)
+
+
+# ---------------------------------------------------------------------------------- import
+@dataclass(frozen=True)
+class ImportPreview:
+    plan: ImportPlan
+    filename: str
+    token: str  # the document, signed, for the confirmation
+
+
+class PreviewChanged(RecoveryError):
+    """The bots changed between preview and confirmation: here is the new preview."""
+
+    def __init__(self, preview: ImportPreview):
+        super().__init__("The bots changed since the preview was made; review the new one. "
+                         "Nothing was imported.")
+        self.preview = preview
+
+
+def _serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.secret_key, salt=IMPORT_SALT)
+
+
+def _plan_digest(plan: ImportPlan) -> str:
+    decided = [[e.fields.id, e.action, e.reason, sorted(e.changes)] for e in plan.entries]
+    return hashlib.sha256(json.dumps(decided).encode()).hexdigest()
+
+
+def _preview(text: str, filename: str) -> ImportPreview:
+    plan = plan_import(text)
+    token = _serializer().dumps({"document": text, "filename": filename,
+                                 "digest": _plan_digest(plan)})
+    return ImportPreview(plan=plan, filename=filename, token=token)
+
+
+def preview_import(data: bytes, filename: str | None) -> ImportPreview:
+    """Read and check an uploaded file and decide every entry, writing nothing. Raises
+    ImportFileError naming the bad entry."""
+    if not data:
+        raise ImportFileError("Choose a JSON file to upload (the one chosen was empty).")
+    try:
+        text = data.decode(json.detect_encoding(data))
+    except UnicodeDecodeError as exc:
+        raise ImportFileError(f"The file is not valid JSON: {exc}") from exc
+    return _preview(text, secure_filename(filename or "") or "upload.json")
+
+
+def confirm_import(token: str, actor: str) -> tuple[ImportPlan, str]:
+    """Apply a previewed file: its signature checked, the file checked and planned again
+    against the table as it is now, and applied only if that plan is the one shown."""
+    try:
+        payload = _serializer().loads(token, max_age=IMPORT_MAX_AGE)
+    except SignatureExpired as exc:
+        raise ImportFileError("The preview is more than an hour old; upload the file again. "
+                              "Nothing was imported.") from exc
+    except BadSignature as exc:
+        raise ImportFileError("The confirmation was not made by this preview; upload the "
+                              "file again. Nothing was imported.") from exc
+    text, filename = payload["document"], payload["filename"]
+    preview = _preview(text, filename)
+    if _plan_digest(preview.plan) != payload["digest"]:
+        raise PreviewChanged(preview)
+    return apply_import(preview.plan, actor, source=f"upload {filename}"), filename

@@ -1,0 +1,190 @@
+"""The recovery desk pages (admins only; 404 for clients). Views read input, call one service
+function in `recovery.py`, and render."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from . import recovery
+from .access import admin_only, get_bot_or_404
+from .bots import wants_fragment
+from .registry import StateError, actor_name, utcnow
+from .transfer import ImportFileError
+from .validation import BOT_FIELDS, HUMMINGBOT_NAME, ValidationError
+
+bp = Blueprint("recovery", __name__, url_prefix="/recovery")
+
+
+@bp.context_processor
+def recovery_helpers():
+    return {"live_badge": recovery.live_badge}
+
+
+def _back():
+    return redirect(url_for("recovery.index"))
+
+
+@bp.route("")
+@admin_only
+def index():
+    fragment = wants_fragment()
+    # A poll keeps the adopt forms already on the page (hx-preserve) and loads new ones
+    # on demand, so it costs one shared status call, not two calls per orphan.
+    overview = recovery.overview(prefill=0 if fragment else recovery.PREFILL_INLINE)
+    context = {"overview": overview, "snapshot": overview.snapshot, "as_of": utcnow(),
+               "poll_seconds": current_app.config["STATUS_POLL_SECONDS"]}
+    if fragment:
+        return render_template("recovery/_sections.html", **context)
+    return render_template("recovery/index.html", **context)
+
+
+def _instance_name_or_404(instance_name: str) -> str:
+    if len(instance_name) > 200 or not HUMMINGBOT_NAME.match(instance_name):
+        abort(404)
+    return instance_name
+
+
+@bp.route("/orphans/<instance_name>")
+@admin_only
+def adopt_form(instance_name: str):
+    instance_name = _instance_name_or_404(instance_name)
+    try:
+        form = recovery.orphan_adopt_form(instance_name)
+    except recovery.RecoveryError as exc:
+        if wants_fragment():  # a form loading into the page: say why in its place
+            return render_template("recovery/_adopt_gone.html", instance_name=instance_name,
+                                   message=str(exc))
+        flash(str(exc), "error")
+        return _back()
+    template = "recovery/_adopt_form.html" if wants_fragment() else "recovery/adopt.html"
+    return render_template(template, form=form, errors={})
+
+
+@bp.route("/orphans/<instance_name>/adopt", methods=["POST"])
+@admin_only
+def adopt(instance_name: str):
+    instance_name = _instance_name_or_404(instance_name)
+    try:
+        outcome = recovery.adopt(instance_name, request.form, actor_name(current_user))
+    except recovery.AdoptRejected as exc:
+        return render_template("recovery/adopt.html", form=exc.form, errors=exc.errors), 422
+    except recovery.RecoveryError as exc:
+        flash(str(exc), "error")
+        return _back()
+    bot = outcome.bot
+    if outcome.created:
+        flash(f"Adopted {instance_name}: the definition {bot.name} is stored, for account "
+              f"{bot.account_identifier}.", "success")
+    else:
+        flash(f"{instance_name} already belongs to the definition {bot.name}; nothing new "
+              "was stored.", "info")
+    return redirect(url_for("bots.detail", bot_id=bot.id))
+
+
+@bp.route("/bots/<bot_id>/redeploy", methods=["POST"])
+@admin_only
+def redeploy(bot_id: str):
+    bot = get_bot_or_404(bot_id)
+    try:
+        bot = recovery.redeploy(bot.id, actor_name(current_user))
+    except recovery.NeedsDeployForm as exc:
+        flash(str(exc), "info")
+        return redirect(url_for("bots.deploy", bot_id=bot_id))
+    except recovery.RecoveryError as exc:
+        flash(str(exc), "error")
+        return _back()
+    flash(*{
+        "running": (f"Redeployed {bot.name} as {bot.instance_name}.", "success"),
+        "deploy_failed": (f"Redeploy of {bot.name} failed: {bot.last_error}", "error"),
+    }.get(bot.status, (f"Redeploy of {bot.name} sent; its outcome is not known yet. It is not "
+                       "retried: reconcile settles it from what Hummingbot reports.", "info")))
+    return _back()
+
+
+@bp.route("/bots/<bot_id>/mark-stopped", methods=["POST"])
+@admin_only
+def mark_stopped(bot_id: str):
+    bot = get_bot_or_404(bot_id)
+    try:
+        recovery.mark_missing_stopped(bot.id, actor_name(current_user))
+        flash(f"{bot.name} is marked stopped.", "success")
+    except recovery.RecoveryError as exc:
+        flash(str(exc), "error")
+    return _back()
+
+
+@bp.route("/bots/<bot_id>/settle", methods=["POST"])
+@admin_only
+def settle(bot_id: str):
+    bot = get_bot_or_404(bot_id)
+    try:
+        outcome = recovery.settle(bot.id, actor_name(current_user))
+        flash(outcome.message, "success" if outcome.changed else "info")
+    except recovery.RecoveryError as exc:
+        flash(str(exc), "error")
+    return _back()
+
+
+@bp.route("/bots/<bot_id>/restore", methods=["POST"])
+@admin_only
+def restore(bot_id: str):
+    bot = get_bot_or_404(bot_id)
+    try:
+        recovery.restore(bot.id, actor_name(current_user))
+        flash(f"{bot.name} is restored (stopped).", "success")
+    except (StateError, recovery.RecoveryError) as exc:
+        flash(str(exc), "error")
+    return _back()
+
+
+@bp.route("/recreate", methods=["GET", "POST"])
+@admin_only
+def recreate():
+    if request.method == "GET":
+        return render_template("recovery/recreate.html", values={"config": "{}"}, errors={},
+                               accounts=recovery.account_choices())
+    values = {name: request.form.get(name, "") for name in BOT_FIELDS}
+    then_deploy = request.form.get("then_deploy") == "1"
+    try:
+        bot = recovery.recreate(values, actor_name(current_user))
+    except ValidationError as exc:
+        return render_template("recovery/recreate.html", values=values, errors=exc.errors,
+                               then_deploy=then_deploy,
+                               accounts=recovery.account_choices()), 422
+    if then_deploy:
+        flash(f"Bot {bot.name} is saved; nothing is deployed until you send this form.",
+              "success")
+        return redirect(url_for("bots.deploy", bot_id=bot.id))
+    flash(f"Bot {bot.name} is saved (stopped, not deployed).", "success")
+    return redirect(url_for("bots.detail", bot_id=bot.id))
+
+
+@bp.route("/import", methods=["GET", "POST"])
+@admin_only
+def import_file():
+    """GET: the upload form. POST: the preview of an uploaded file; nothing is written."""
+    if request.method == "GET":
+        return render_template("recovery/import.html", preview=None, error=None)
+    upload = request.files.get("file")
+    try:
+        preview = recovery.preview_import(upload.read() if upload else b"",
+                                          upload.filename if upload else None)
+    except ImportFileError as exc:
+        return render_template("recovery/import.html", preview=None, error=str(exc)), 422
+    return render_template("recovery/import.html", preview=preview, error=None)
+
+
+@bp.route("/import/confirm", methods=["POST"])
+@admin_only
+def import_confirm():
+    try:
+        plan, filename = recovery.confirm_import(request.form.get("token", ""),
+                                                 actor_name(current_user))
+    except recovery.PreviewChanged as exc:
+        return render_template("recovery/import.html", preview=exc.preview,
+                               error=str(exc)), 409
+    except ImportFileError as exc:
+        return render_template("recovery/import.html", preview=None, error=str(exc)), 422
+    flash(f"Imported {filename}: {plan.summary()}.", "success")
+    return redirect(url_for("bots.index"))
