@@ -7,10 +7,11 @@ scopes bots to the current user's account; `get_bot_or_404` builds on it.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import TypeVar
 
-from flask import Flask, abort, jsonify, make_response, redirect, request, url_for
+from flask import Flask, abort, g, jsonify, make_response, redirect, request, url_for
 from flask_login import current_user
 from sqlalchemy import Select, select
 
@@ -52,6 +53,12 @@ def is_htmx() -> bool:
 
 def _login_required_response():
     login_url = url_for("auth.login", next=request.full_path if request.method == "GET" else None)
+    retry_after = g.get("login_retry_after")
+    if wants_json() and retry_after:  # HTTP Basic credentials tried too often
+        response = jsonify(error="too many login attempts", retry_after=retry_after)
+        response.status_code = 429
+        response.headers["Retry-After"] = str(retry_after)
+        return response
     if wants_json():
         response = jsonify(error="authentication required")
         response.status_code = 401
@@ -71,8 +78,15 @@ def enforce_access(app: Flask):
     if level == PUBLIC:
         return None
     if not current_user.is_authenticated:
+        from .audit import security_event
+
+        security_event("access_denied", reason="login required", endpoint=request.endpoint)
         return _login_required_response()
     if level == ADMIN and not current_user.is_admin:
+        from .audit import security_event
+
+        security_event("access_denied", level=logging.WARNING, reason="admin only",
+                       endpoint=request.endpoint, target=request.view_args)
         abort(404)
     return None
 
@@ -95,5 +109,14 @@ def get_bot_or_404(bot_id: str, user: User | None = None, *, for_update: bool = 
         query = query.with_for_update()
     bot = db.session.scalars(query).first()
     if bot is None:
+        user = user or current_user
+        if not user.is_admin:
+            from .audit import security_event
+
+            # Same 404 as an unknown id; only the log says whether the bot exists elsewhere.
+            exists = db.session.get(Bot, bot_id) is not None
+            security_event("access_denied", level=logging.WARNING if exists else logging.INFO,
+                           reason="bot not visible to this account", bot_id=bot_id,
+                           exists_elsewhere=exists)
         abort(404)
     return bot

@@ -16,6 +16,7 @@ INSTANCE_PATH = PROJECT_ROOT / "instance"
 
 DEV_SECRET_KEY = "dev-only-secret-key-change-me"  # noqa: S105 - refused in production
 DEFAULT_HUMMINGBOT_CREDENTIALS = ("admin", "admin")
+MIN_SECRET_KEY_DISTINCT_CHARACTERS = 8  # token_hex(16) has ~13, under 8 about never; "x" * 40 has 1
 
 
 class ConfigError(RuntimeError):
@@ -48,6 +49,24 @@ def _int(env: dict[str, str], name: str, default: int) -> int:
         raise ConfigError(f"{name} must be a whole number, got {raw!r}") from exc
 
 
+def _at_least(env: dict[str, str], name: str, default: int, minimum: int) -> int:
+    value = _int(env, name, default)
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def secret_key_problem(key: str) -> str | None:
+    """Why `key` cannot sign production sessions, or None. Catches the development key,
+    short keys and obviously patterned ones ("x" * 40); it cannot prove randomness."""
+    if key == DEV_SECRET_KEY or len(key) < 32:
+        return "SECRET_KEY must be set to a random value of at least 32 characters"
+    if len(set(key)) < MIN_SECRET_KEY_DISTINCT_CHARACTERS:
+        return ("SECRET_KEY looks patterned (too few distinct characters); "
+                "generate one with: python -c 'import secrets; print(secrets.token_urlsafe(48))'")
+    return None
+
+
 def normalize_database_url(url: str) -> str:
     """Accept the schemes PaaS hosts hand out and pin the psycopg2 driver.
 
@@ -75,6 +94,13 @@ class Settings:
 
     env: str
     secret_key: str
+    # Sessions, login throttling and the proxy in front (SECURITY.md explains each choice).
+    session_idle_minutes: int
+    session_max_hours: int
+    login_throttle_window_seconds: int
+    login_max_failures_per_username: int
+    login_max_failures_per_ip: int
+    trusted_proxy_count: int
     database_url: str | None
     port: int
     hummingbot_api_url: str | None
@@ -122,9 +148,19 @@ class Settings:
             "MAX_CONTENT_LENGTH": self.max_content_length,
             "HTMX_SOURCE": self.htmx_source,
             "DEBUG": self.debug,
+            "SESSION_IDLE_MINUTES": self.session_idle_minutes,
+            "SESSION_MAX_HOURS": self.session_max_hours,
+            "LOGIN_THROTTLE_WINDOW_SECONDS": self.login_throttle_window_seconds,
+            "LOGIN_MAX_FAILURES_PER_USERNAME": self.login_max_failures_per_username,
+            "LOGIN_MAX_FAILURES_PER_IP": self.login_max_failures_per_ip,
+            "TRUSTED_PROXY_COUNT": self.trusted_proxy_count,
+            # __Host-: Secure, no Domain, Path=/ (ASVS 3.3.1/3.3.3); plain HTTP in development.
+            "SESSION_COOKIE_NAME": "__Host-session" if self.is_production else "session",
             "SESSION_COOKIE_HTTPONLY": True,
             "SESSION_COOKIE_SAMESITE": "Lax",
             "SESSION_COOKIE_SECURE": self.is_production,
+            "SESSION_COOKIE_PATH": "/",
+            # Remember-me is not offered, and a remember cookie is never honoured (auth.py).
             "REMEMBER_COOKIE_HTTPONLY": True,
             "REMEMBER_COOKIE_SECURE": self.is_production,
             "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session
@@ -161,6 +197,12 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     return Settings(
         env=app_env,
         secret_key=env.get("SECRET_KEY") or DEV_SECRET_KEY,
+        session_idle_minutes=_at_least(env, "SESSION_IDLE_MINUTES", 30, 1),
+        session_max_hours=_at_least(env, "SESSION_MAX_HOURS", 12, 1),
+        login_throttle_window_seconds=_at_least(env, "LOGIN_THROTTLE_WINDOW_SECONDS", 900, 1),
+        login_max_failures_per_username=_at_least(env, "LOGIN_MAX_FAILURES_PER_USERNAME", 10, 1),
+        login_max_failures_per_ip=_at_least(env, "LOGIN_MAX_FAILURES_PER_IP", 50, 1),
+        trusted_proxy_count=_at_least(env, "TRUSTED_PROXY_COUNT", 0, 0),
         database_url=database_url,
         port=_int(env, "PORT", 5000),
         hummingbot_api_url=(env.get("HUMMINGBOT_API_URL") or None),
@@ -188,8 +230,9 @@ def validate_production(settings: Settings) -> None:
     if not settings.is_production:
         return
     problems = []
-    if settings.secret_key == DEV_SECRET_KEY or len(settings.secret_key) < 32:
-        problems.append("SECRET_KEY must be set to a random value of at least 32 characters")
+    key_problem = secret_key_problem(settings.secret_key)
+    if key_problem:
+        problems.append(key_problem)
     if not settings.database_url:
         problems.append("DATABASE_URL must point at the production PostgreSQL")
     if settings.debug:

@@ -170,3 +170,17 @@ class User(db.Model):
 
     def get_id(self) -> str:
         return f"{self.id}:{self.session_generation}"
+
+
+class LoginThrottle(db.Model):
+    """Login attempts per client address and per username in the current window (throttle.py).
+
+    Shared by every worker and process, so a limit holds fleet-wide. Keys are keyed hashes,
+    never the raw username or address (a mistyped password in the username box stays out).
+    """
+
+    __tablename__ = "login_throttle"
+
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    window_started_at: Mapped[datetime] = mapped_column(DateTime, nullable=False)
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from pathlib import Path
 
@@ -13,13 +14,22 @@ from .models import ROLES, User, db
 from .validation import HUMMINGBOT_NAME
 
 # argon2id with argon2-cffi's RFC 9106 "low memory" profile: t=3, m=64 MiB, p=4,
-# above OWASP ASVS 5.0 appendix C's minimum (m=19 MiB, t=2, p=1).
+# above OWASP ASVS 5.0 appendix C's minimum (m=19 MiB, t=2, p=1). tests/test_security_passwords.py
+# reads the parameters back out of a stored hash.
 _hasher = PasswordHasher()
 # Verified against when the user does not exist, so both failures cost the same time.
 _DUMMY_HASH = _hasher.hash("not-a-real-password-just-for-timing")
 
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 1024  # long passphrases are kept whole, never truncated
+MAX_USERNAME_LENGTH = 64
+# Context-specific words (ASVS 6.1.2, 6.2.11): a password that is one of these once digits and
+# symbols are stripped ("Hummingbot2024!") is refused, as is one containing the username.
+CONTEXT_WORDS = frozenset({
+    "hummingbot", "botmanagement", "botmanager", "tradingbot", "tradingbots", "dashboard",
+    "marketmaking", "marketmaker", "binance", "kucoin", "bitcoin", "crypto", "admin",
+    "administrator",
+})
 COMMON_PASSWORDS = frozenset(
     line.strip().lower()
     for line in (Path(__file__).parent / "data" / "common-passwords.txt").read_text().splitlines()
@@ -31,13 +41,19 @@ class UserError(ValueError):
     pass
 
 
-def check_password_rules(password: str) -> None:
+def check_password_rules(password: str, username: str | None = None) -> None:
+    """Length, the common-password list and context words; no composition rules."""
     if len(password) < MIN_PASSWORD_LENGTH:
         raise UserError(f"Password must be at least {MIN_PASSWORD_LENGTH} characters.")
     if len(password) > MAX_PASSWORD_LENGTH:
         raise UserError(f"Password must be at most {MAX_PASSWORD_LENGTH} characters.")
-    if password.lower() in COMMON_PASSWORDS:
+    lowered = password.lower()
+    if lowered in COMMON_PASSWORDS:
         raise UserError("That password is too common; choose another.")
+    if re.sub(r"[^a-z]", "", lowered) in CONTEXT_WORDS:
+        raise UserError("That password is too easy to guess for this service; choose another.")
+    if username and len(username) >= 3 and username.lower() in lowered:
+        raise UserError("The password must not contain the username.")
 
 
 def hash_password(password: str) -> str:
@@ -62,7 +78,7 @@ def create_user(
         raise UserError("A client needs --account, the Hummingbot account it may see.")
     if account_identifier and not HUMMINGBOT_NAME.match(account_identifier):
         raise UserError("Account may contain only letters, digits, '-' and '_'.")
-    check_password_rules(password)
+    check_password_rules(password, username)
     if find_user(username) is not None:
         raise UserError(f"User {username} already exists.")
     user = User(
@@ -81,7 +97,10 @@ def authenticate(username: str, password: str) -> User | None:
 
     Unknown users cost one hash verification too, so timing does not tell them apart.
     """
-    user = find_user(username) if username else None
+    if len(password) > MAX_PASSWORD_LENGTH:
+        return None  # no account has one; refusing early keeps hashing cost bounded
+    plausible = 0 < len(username) <= MAX_USERNAME_LENGTH and "\x00" not in username
+    user = find_user(username) if plausible else None
     try:
         _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
     except (VerificationError, InvalidHashError):
@@ -110,7 +129,7 @@ def set_active(user: User, active: bool) -> None:
 
 
 def set_password(user: User, password: str) -> None:
-    check_password_rules(password)
+    check_password_rules(password, user.username)
     user.password_hash = hash_password(password)
     user.session_generation += 1
     db.session.commit()

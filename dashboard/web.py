@@ -8,12 +8,14 @@ import re
 import uuid
 from datetime import datetime
 
-from flask import Flask, g, jsonify, render_template, request
+from flask import Flask, abort, g, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
-from .access import enforce_access, wants_json
+from .access import ADMIN, access_level, enforce_access, wants_json
+from .audit import security_event
 from .models import db
 from .registry import utcnow
 
@@ -26,6 +28,18 @@ HTMX_SRI = "sha384-/TgkGk7p307TH7EXJDuUlgG3Ce1UVolAOFopFekQkkXihi5u/6OCvVKyz1W+i
 HTMX_LOCAL_FILE = f"vendor/htmx-{HTMX_VERSION}.min.js"
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+# Sent on every response, pages, fragments, JSON, errors and static files alike (ASVS 3.4).
+STATIC_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",  # obsolete beside frame-ancestors, kept for old browsers
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Resource-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=(), usb=()",
+}
+HSTS = "max-age=63072000; includeSubDomains"
 
 
 def content_security_policy(htmx_source: str) -> str:
@@ -37,10 +51,36 @@ def content_security_policy(htmx_source: str) -> str:
         "img-src 'self' data:",  # Pico draws its icons as data: SVGs
         "connect-src 'self'",
         "object-src 'none'",
-        "base-uri 'self'",
+        "base-uri 'none'",
         "form-action 'self'",
         "frame-ancestors 'none'",
     ])
+
+
+def ensure_request_id() -> str:
+    """`g.request_id`: the caller's X-Request-ID if it is sane, else a new one. Error
+    handlers call it too, because a request refused by an earlier hook (CSRF runs first)
+    never reached the hook below."""
+    if not g.get("request_id"):
+        incoming = request.headers.get("X-Request-ID", "")
+        g.request_id = incoming if REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    return g.request_id
+
+
+def _has_nul(values) -> bool:
+    return any("\x00" in key or "\x00" in value for key, value in values)
+
+
+def reject_unusable_input(max_length: int | None):
+    """`before_request`: a body announced larger than allowed is refused before it is read
+    (413, as JSON under /api/), and a NUL character anywhere in the path, the query or a form
+    is a 400: PostgreSQL cannot store one, and no name, id or setting contains one."""
+    if max_length is not None and (request.content_length or 0) > max_length:
+        abort(413)
+    if "\x00" in request.path or _has_nul(request.args.items(multi=True)):
+        abort(400, "The request contains a NUL character.")
+    if request.method in STATE_CHANGING and _has_nul(request.form.items(multi=True)):
+        abort(400, "The request contains a NUL character.")
 
 
 def ago(value: datetime | None, now: datetime | None = None) -> str:
@@ -62,37 +102,66 @@ def utc(value: datetime | None) -> str:
 
 def init_app(app: Flask) -> None:
     csp = content_security_policy(app.config["HTMX_SOURCE"])
+    # JSON is data, never a document: if it is ever opened as one, it runs nothing.
+    json_csp = "default-src 'none'; frame-ancestors 'none'; sandbox"
+    proxies = app.config.get("TRUSTED_PROXY_COUNT", 0)
+    if proxies:
+        # Trust exactly that many X-Forwarded-For/-Proto hops; with 0 (the default) the
+        # headers are ignored, so a client cannot pick its own address to dodge throttling.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)
 
     @app.before_request
     def assign_request_id():
-        incoming = request.headers.get("X-Request-ID", "")
-        g.request_id = incoming if REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        ensure_request_id()
+
+    @app.before_request
+    def check_input():
+        reject_unusable_input(app.config.get("MAX_CONTENT_LENGTH"))
 
     @app.before_request
     def check_access():
-        return enforce_access(app)
+        from .auth import note_activity
+
+        refusal = enforce_access(app)
+        if refusal is None:
+            note_activity()
+        return refusal
 
     @app.after_request
     def set_headers(response):
-        response.headers["X-Request-ID"] = g.get("request_id", "")
-        response.headers["Content-Security-Policy"] = csp
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Referrer-Policy"] = "same-origin"
-        response.headers["X-Frame-Options"] = "DENY"
+        response.headers["X-Request-ID"] = ensure_request_id()
+        response.headers["Content-Security-Policy"] = (
+            json_csp if response.mimetype == "application/json" else csp)
+        response.headers.update(STATIC_HEADERS)
         response.vary.add("HX-Request")  # the same URL serves a page or its fragment
         if request.endpoint != "static":
             response.headers["Cache-Control"] = "no-store"
         if app.config["APP_ENV"] == "production":
-            response.headers["Strict-Transport-Security"] = "max-age=63072000; includeSubDomains"
+            response.headers["Strict-Transport-Security"] = HSTS
+        return response
+
+    @app.after_request
+    def log_admin_actions(response):
+        """Every state-changing request to an admin endpoint, whatever its outcome."""
+        if request.method in STATE_CHANGING and access_level(app, request.endpoint) == ADMIN \
+                and not g.get("database_down"):
+            from flask_login import current_user
+
+            if current_user.is_authenticated and current_user.is_admin:
+                security_event("admin_action", endpoint=request.endpoint,
+                               target=request.view_args or {}, status=response.status_code)
         return response
 
     def error_response(status: int, title: str, message: str):
+        request_id = ensure_request_id()
         if wants_json():
-            return jsonify(error=message, request_id=g.get("request_id")), status
+            return jsonify(error=message, request_id=request_id), status
         return render_template("error.html", status=status, title=title, message=message), status
 
     @app.errorhandler(CSRFError)
     def csrf_error(error):
+        security_event("csrf_refused", level=logging.WARNING, endpoint=request.endpoint,
+                       reason=error.description)
         return error_response(400, "Form expired", "The form was stale or incomplete "
                               "(missing security token). Reload the page and try again.")
 
@@ -124,5 +193,5 @@ def init_app(app: Flask) -> None:
             "htmx_local_file": HTMX_LOCAL_FILE if local else None,
             "htmx_cdn_url": HTMX_CDN_URL,
             "htmx_sri": HTMX_SRI,
-            "request_id": g.get("request_id"),
+            "request_id": ensure_request_id(),
         }

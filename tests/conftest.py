@@ -200,7 +200,7 @@ def committed_app(migrated, accounts, simulator) -> Iterator[Flask]:
         db.session.remove()
         with db.engine.begin() as conn:
             # TRUNCATE skips the append-only row trigger on purpose: this is test cleanup.
-            conn.execute(sa.text("TRUNCATE bot_events, bots"))
+            conn.execute(sa.text("TRUNCATE bot_events, bots, login_throttle"))
             conn.execute(sa.text(
                 "UPDATE users SET session_generation = 0, active = true"
             ))
@@ -226,10 +226,13 @@ class Login:
         self.accounts = accounts
 
     def as_user(self, user: User) -> FlaskClient:
+        from dashboard.auth import stamp_session
+
         with self.client.session_transaction() as session:
             session.clear()
             session["_user_id"] = user.get_id()
             session["_fresh"] = True
+            stamp_session(session)  # logged in just now (idle and absolute timeouts)
         return self.client
 
     def as_admin(self) -> FlaskClient:

@@ -33,7 +33,7 @@ def test_sqlite_refused_at_start_up(monkeypatch):
 def _production_env(**overrides):
     env = {
         "APP_ENV": "production",
-        "SECRET_KEY": "x" * 40,
+        "SECRET_KEY": "k3y-for-the-production-settings-tests-0123456789",
         "DATABASE_URL": "postgres://u:p@db/app",
         "HUMMINGBOT_API_URL": "https://hb.example",
         "HUMMINGBOT_API_USERNAME": "operator",

@@ -85,10 +85,10 @@ def test_old_hash_parameters_are_upgraded_at_login(app):
     from argon2 import PasswordHasher
 
     weak = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1)
-    user = create_user("legacy", "legacy passphrase", "admin")
-    user.password_hash = weak.hash("legacy passphrase")
+    user = create_user("legacy", "an old stored passphrase", "admin")
+    user.password_hash = weak.hash("an old stored passphrase")
     db.session.commit()
-    assert authenticate("legacy", "legacy passphrase") is not None
+    assert authenticate("legacy", "an old stored passphrase") is not None
     assert "m=65536" in db.session.get(User, user.id).password_hash
 
 
