@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum < requirements.txt | cut -d' ' -f1)
 
-.PHONY: install run test test-fast lint clean
+.PHONY: install run test drill lint clean
 
 $(STAMP): requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,12 @@ run: install
 test: install
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
+
+## Reliability drills at a larger scale, then a table of their figures.
+drill: install
+	rm -rf test-artifacts/drills
+	DRILL_SCALE=$${DRILL_SCALE:-5} $(BIN)/python -m pytest -p no:cacheprovider -s -q tests/test_drills.py
+	$(BIN)/python -m tests.drills
 
 lint: install
 	$(BIN)/ruff check .

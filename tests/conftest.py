@@ -199,6 +199,10 @@ def committed_app(migrated, accounts, simulator) -> Iterator[Flask]:
     with app.app_context():
         db.session.remove()
         with db.engine.begin() as conn:
+            # Connections a killed server process left behind must not hold locks.
+            conn.execute(sa.text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"))
             # TRUNCATE skips the append-only row trigger on purpose: this is test cleanup.
             conn.execute(sa.text("TRUNCATE bot_events, bots, login_throttle"))
             conn.execute(sa.text(
@@ -210,7 +214,9 @@ def committed_app(migrated, accounts, simulator) -> Iterator[Flask]:
 @pytest.fixture
 def server_env(simulator) -> dict[str, str]:
     """Environment for a dashboard server process talking to this test's simulator."""
-    return {key: str(value) for key, value in simulator_config(simulator.server).items()}
+    env = {key: str(value) for key, value in simulator_config(simulator.server).items()}
+    env["RECONCILE_INTERVAL_SECONDS"] = "0"  # tests that want it turn it on
+    return env
 
 
 @pytest.fixture

@@ -1,5 +1,7 @@
 """The factory, settings and health endpoint."""
 
+import time
+
 import pytest
 
 from dashboard import create_app
@@ -127,3 +129,22 @@ def test_local_setting_serves_htmx_from_static(client):
     assert "/static/vendor/htmx-2.0.8.min.js" in page
     assert "cdn.jsdelivr.net" not in client.get("/login").headers["Content-Security-Policy"]
     assert client.get("/static/vendor/htmx-2.0.8.min.js").status_code == 200
+
+
+def test_logged_in_page_with_database_down_is_a_clean_503(accounts):
+    """Regression: rendering the error page asked the database for the user again -> 500."""
+    from tests.conftest import base_config
+
+    dead = "postgresql+psycopg2://nobody@127.0.0.1:1/nothing"
+    app = create_app(base_config(dead, SQLALCHEMY_ENGINE_OPTIONS={
+        "connect_args": {"connect_timeout": 1}}))
+    client = app.test_client()
+    with client.session_transaction() as session:
+        session["_user_id"] = accounts.admin.get_id()
+        session["_auth_at"] = session["_seen_at"] = int(time.time())  # a live session
+    for path, headers in (("/bots", {}), ("/bots", {"HX-Request": "true"}), ("/api/bots", {})):
+        response = client.get(path, headers=headers)
+        assert response.status_code == 503, path
+        request_id = response.headers["X-Request-ID"]
+        assert request_id and request_id in response.get_data(as_text=True)
+        assert "Traceback" not in response.get_data(as_text=True)
