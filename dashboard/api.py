@@ -41,6 +41,17 @@ def _hummingbot_state(snapshot) -> dict:
     return {"reachable": snapshot.reachable, "error": snapshot.error_kind}
 
 
+@bp.route("/readyz")
+@public
+def readyz():
+    """Ready to serve: database up and migrated to head. Hummingbot is reported, not required:
+    the pages work from the database while it is down."""
+    from .readiness import readiness
+
+    report = readiness()
+    return jsonify(report), 200 if report["ready"] else 503
+
+
 @bp.route("/healthz")
 @public
 def healthz():

@@ -120,6 +120,8 @@ class Settings:
     max_content_length: int
     htmx_source: str
     debug: bool
+    log_level: str
+    log_format: str
 
     @property
     def is_production(self) -> bool:
@@ -148,6 +150,8 @@ class Settings:
             "MAX_CONTENT_LENGTH": self.max_content_length,
             "HTMX_SOURCE": self.htmx_source,
             "DEBUG": self.debug,
+            "LOG_LEVEL": self.log_level,
+            "LOG_FORMAT": self.log_format,
             "SESSION_IDLE_MINUTES": self.session_idle_minutes,
             "SESSION_MAX_HOURS": self.session_max_hours,
             "LOGIN_THROTTLE_WINDOW_SECONDS": self.login_throttle_window_seconds,
@@ -222,6 +226,8 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         max_content_length=_int(env, "MAX_CONTENT_LENGTH", 2 * 1024 * 1024),
         htmx_source=htmx_source,
         debug=_bool(env.get("FLASK_DEBUG")),
+        log_level=env.get("LOG_LEVEL", "INFO").upper(),
+        log_format=env.get("LOG_FORMAT", "json").lower(),
     )
 
 

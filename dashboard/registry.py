@@ -14,6 +14,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from .access import visible_bots
 from .models import BOT_STATUSES, Bot, BotEvent, User, db
+from .observability import log_lifecycle
 from .validation import BOT_FIELDS, ValidationError, validate_bot
 
 EDITABLE_FIELDS = tuple(field for field in BOT_FIELDS if field != "id")
@@ -61,6 +62,7 @@ def record_event(
         occurred_at=utcnow(),
     )
     db.session.add(event)
+    log_lifecycle(bot.id, action, actor, from_status, to_status, event.details)
     return event
 
 

@@ -9,6 +9,7 @@ import uuid
 from datetime import datetime
 
 from flask import Flask, abort, g, jsonify, render_template, request
+from flask_login import AnonymousUserMixin
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
@@ -172,6 +173,10 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(OperationalError)
     def database_down(error):
         db.session.rollback()
+        # The error page must not ask the database who is logged in: Flask-Login caches the
+        # request's user in g._login_user, so pin an anonymous one for this response.
+        g.database_down = True
+        g._login_user = AnonymousUserMixin()
         log.error("database unavailable: %s", error.orig.__class__.__name__)
         return error_response(503, "Database unavailable",
                               "The database is not answering. Try again in a moment.")
