@@ -32,8 +32,9 @@ def list_bots():
 
 @bp.route("/api/bots/<bot_id>")
 def get_bot(bot_id: str):
+    bot = get_bot_or_404(bot_id)  # first: a refused id must not cost a call to Hummingbot
     snapshot = hummingbot().feed.snapshot()
-    [row] = merge_rows([get_bot_or_404(bot_id)], snapshot)
+    [row] = merge_rows([bot], snapshot)
     return jsonify(row_to_dict(row))
 
 

@@ -1,0 +1,160 @@
+"""The OpenAPI 3.1 description of the JSON API, served at /api/openapi.json.
+
+Logged-in only, like the API it describes (ASVS 13.4.5: documentation endpoints are exposed
+only on purpose): it names no secret, but nobody outside needs it. tests/test_fuzz_api.py
+checks that every /api/ route is described here and lets Schemathesis loose on it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, jsonify
+
+from .models import BOT_STATUSES
+from .registry import SORTS
+from .validation import MAX_ID_LENGTH
+
+bp = Blueprint("openapi", __name__)
+
+NULLABLE_STRING = {"type": ["string", "null"]}
+NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
+
+ERROR = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {"type": "string"},
+        "request_id": {"type": ["string", "null"]},
+        "retry_after": {"type": "integer"},
+    },
+}
+
+BOT = {
+    "type": "object",
+    "required": ["id", "name", "account_identifier", "strategy", "connector", "pair", "config",
+                 "status", "version", "display_status", "status_is_stale", "live"],
+    "properties": {
+        "id": {"type": "string"},
+        "name": {"type": "string"},
+        "account_identifier": {"type": "string"},
+        "strategy": {"type": "string"},
+        "connector": {"type": "string"},
+        "pair": {"type": "string"},
+        "config": {"type": "object"},
+        "status": {"type": ["string", "null"], "enum": [*BOT_STATUSES, None]},
+        "created_at": NULLABLE_TIME,
+        "updated_at": NULLABLE_TIME,
+        "instance_name": NULLABLE_STRING,
+        "version": {"type": "integer"},
+        "archived_at": NULLABLE_TIME,
+        "last_error": NULLABLE_STRING,
+        "last_seen_status": NULLABLE_STRING,
+        "last_seen_at": NULLABLE_TIME,
+        "display_status": {"type": "string"},
+        "status_is_stale": {"type": "boolean"},
+        "live": {"type": ["object", "null"], "description": "What Hummingbot reports, as is."},
+    },
+}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _refusals(*extra: str) -> dict[str, Any]:
+    error = {"$ref": "#/components/schemas/Error"}
+    responses = {
+        "400": _json(error, "Unusable input (e.g. a NUL character)."),
+        "401": _json(error, "Not logged in: send HTTP Basic credentials or the session cookie."),
+        "429": _json(error, "Too many login attempts from this address or for this username; "
+                            "see Retry-After."),
+    }
+    if "404" in extra:
+        responses["404"] = _json(error, "No such bot, or not one this login may see (the same "
+                                        "answer either way).")
+    return responses
+
+
+def _query(name: str, description: str, **schema: Any) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "description": description,
+            "schema": {"type": "string", **schema}}
+
+
+def document() -> dict[str, Any]:
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Bot Management API",
+            "version": "1",
+            "description": "Bot definitions from PostgreSQL merged with Hummingbot's live status. "
+                           "Clients see only their own account's bots; admins see every account.",
+        },
+        "security": [{"basicAuth": []}, {"sessionCookie": []}],
+        "paths": {
+            "/api/bots": {"get": {
+                "operationId": "listBots",
+                "summary": "The bots this login may see, with their merged status.",
+                "parameters": [
+                    _query("account", "Admins only: one account (ignored for clients).",
+                           maxLength=256),
+                    _query("status", "One stored status; anything else means any.",
+                           enum=list(BOT_STATUSES)),
+                    _query("q", "Part of a name or id (first 64 characters are used).",
+                           maxLength=256),
+                    _query("sort", "Order of the list.", enum=sorted(SORTS)),
+                    _query("archived", "1 to include archived bots (admins).", enum=["0", "1"]),
+                ],
+                "responses": {
+                    "200": _json({
+                        "type": "object",
+                        "required": ["bots", "hummingbot"],
+                        "properties": {
+                            "bots": {"type": "array",
+                                     "items": {"$ref": "#/components/schemas/Bot"}},
+                            "hummingbot": {
+                                "type": "object",
+                                "required": ["reachable", "error"],
+                                "properties": {"reachable": {"type": "boolean"},
+                                               "error": NULLABLE_STRING},
+                            },
+                        },
+                    }, "The bots, at most 1000."),
+                    **_refusals(),
+                },
+            }},
+            "/api/bots/{bot_id}": {"get": {
+                "operationId": "getBot",
+                "summary": "One bot with its merged status.",
+                "parameters": [{
+                    "name": "bot_id", "in": "path", "required": True,
+                    "schema": {"type": "string", "minLength": 1, "maxLength": MAX_ID_LENGTH,
+                               "pattern": "^[A-Za-z0-9_-]+$"},
+                }],
+                "responses": {
+                    "200": _json({"$ref": "#/components/schemas/Bot"}, "The bot."),
+                    **_refusals("404"),
+                },
+            }},
+            "/api/openapi.json": {"get": {
+                "operationId": "openapiDocument",
+                "summary": "This document.",
+                "responses": {"200": _json({"type": "object"}, "OpenAPI 3.1."), **_refusals()},
+            }},
+        },
+        "components": {
+            "securitySchemes": {
+                "basicAuth": {"type": "http", "scheme": "basic",
+                              "description": "A dashboard login; throttled like the login form."},
+                "sessionCookie": {"type": "apiKey", "in": "cookie", "name": "session",
+                                  "description": "The browser session (__Host-session in "
+                                                 "production)."},
+            },
+            "schemas": {"Bot": BOT, "Error": ERROR},
+        },
+    }
+
+
+@bp.route("/api/openapi.json", endpoint="document")
+def openapi_document():
+    return jsonify(document())

@@ -1,0 +1,203 @@
+"""Every route x every method x {anonymous, client A, client B, admin} (ASVS 8.2.1, 8.2.2,
+8.3.1, 8.4.1, 4.1.1, 3.4.*).
+
+The cases come from the URL map itself, so a route added tomorrow is walked tomorrow. Each
+endpoint must be in exactly one of the allowlists below, with the access level its decorator
+gives it, and every URL argument needs a sample value: a new route fails
+`test_every_route_is_classified` until someone decides who may use it.
+
+Client B asks for client A's bot: the answer is the same 404 as for a bot that does not exist,
+with none of A's data in the body, and not a single call reaches Hummingbot.
+"""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from dashboard import create_app
+from dashboard.access import access_level
+from dashboard.models import Bot, BotEvent, User, db
+from tests.conftest import base_config
+
+PUBLIC = {"static", "auth.login", "auth.logout", "api.healthz", "api.readyz"}
+LOGGED_IN = {
+    "bots.home", "bots.index", "bots.detail", "api.list_bots", "api.get_bot",
+    "openapi.document", "auth.change_password",
+}
+ADMIN = {
+    "bots.new", "bots.edit", "bots.archive", "bots.restore", "bots.deploy",
+    "bots.lifecycle_action",
+    "recovery.index", "recovery.mark_stopped", "recovery.redeploy", "recovery.restore",
+    "recovery.settle", "recovery.import_file", "recovery.import_confirm", "recovery.adopt_form",
+    "recovery.adopt", "recovery.recreate",
+}
+# A value for every URL argument any route takes. `bot_id` is client A's bot.
+SAMPLES = {"bot_id": "sharp-bot", "instance_name": "orphan-bot", "filename": "app.css"}
+SECRETS_OF_A = ("sharp-only", "client_sharp")
+ANONYMOUS_STATUS = {"json": 401, "page": 302}
+
+# Built without a database: only the URL map is read at collection time.
+_MAP_APP = create_app(base_config("postgresql+psycopg2://unused@127.0.0.1:1/unused"))
+
+
+def _variants(rule) -> list[dict[str, str]]:
+    """One dict of URL values per choice of an `any(...)` converter."""
+    values: list[dict[str, str]] = [{}]
+    for name in sorted(rule.arguments):
+        converter = rule._converters[name]
+        choices = [SAMPLES.get(name, f"<no sample for {name}>")]
+        if type(converter).__name__ == "AnyConverter":
+            choices = sorted(converter.items) if hasattr(converter, "items") else choices
+        values = [{**v, name: choice} for v in values for choice in choices]
+    return values
+
+
+def _cases():
+    cases = []
+    for rule in _MAP_APP.url_map.iter_rules():
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            for values in _variants(rule):
+                label = f"{method} {rule.rule} {values}" if values else f"{method} {rule.rule}"
+                cases.append(pytest.param(rule.endpoint, method, values, id=label))
+    return cases
+
+
+def test_every_route_is_classified(session_app):
+    """Each endpoint in exactly one allowlist, matching its decorator; every argument has a
+    sample value. A new route fails here until it is placed."""
+    endpoints = {rule.endpoint for rule in session_app.url_map.iter_rules()}
+    placed = PUBLIC | LOGGED_IN | ADMIN
+    assert not (PUBLIC & LOGGED_IN or PUBLIC & ADMIN or LOGGED_IN & ADMIN)
+    assert endpoints - placed == set(), "unclassified routes: add them to an allowlist"
+    assert placed - endpoints == set(), "allowlisted routes that no longer exist"
+    expected = {**dict.fromkeys(PUBLIC, "public"), **dict.fromkeys(LOGGED_IN, "logged_in"),
+                **dict.fromkeys(ADMIN, "admin")}
+    actual = {endpoint: access_level(session_app, endpoint) for endpoint in endpoints}
+    assert actual == expected
+    arguments = {name for rule in session_app.url_map.iter_rules() for name in rule.arguments
+                 if type(rule._converters[name]).__name__ != "AnyConverter"}
+    assert arguments <= set(SAMPLES), f"add a sample value for {arguments - set(SAMPLES)}"
+
+
+@pytest.fixture
+def world(make_bot, simulator, accounts):
+    make_bot(id="sharp-bot", name="sharp-bot", account_identifier="client_sharp",
+             config='{"secret_sauce": "sharp-only"}')
+    make_bot(id="other-bot", name="other-bot", account_identifier="client_other",
+             config='{"secret_sauce": "other-only"}')
+    simulator.seed_bot("orphan-bot")
+    return accounts
+
+
+def _state():
+    """What a refused request must leave untouched."""
+    bots = db.session.execute(
+        select(Bot.id, Bot.name, Bot.status, Bot.version, Bot.archived_at).order_by(Bot.id)
+    ).all()
+    events = db.session.scalar(select(db.func.count()).select_from(BotEvent))
+    users = db.session.execute(select(User.id, User.session_generation, User.active)).all()
+    return bots, events, sorted(users)
+
+
+def _hummingbot_calls(simulator) -> int:
+    return sum(simulator.state.request_counts().values())
+
+
+def _assert_headers(response, label):
+    headers = response.headers
+    assert headers.get("X-Content-Type-Options") == "nosniff", label
+    assert "frame-ancestors 'none'" in headers.get("Content-Security-Policy", ""), label
+    assert "object-src 'none'" in headers["Content-Security-Policy"] \
+        or "default-src 'none'" in headers["Content-Security-Policy"], label
+    assert headers.get("Referrer-Policy"), label
+    assert headers.get("X-Request-ID"), label
+
+
+def _request(client, method, url, **kwargs):
+    return client.open(url, method=method, data={} if method != "GET" else None, **kwargs)
+
+
+@pytest.mark.parametrize(("endpoint", "method", "values"), _cases())
+def test_route_matrix(app, client, login, world, simulator, endpoint, method, values):
+    with app.test_request_context():
+        from flask import url_for
+
+        url = url_for(endpoint, **values)
+    is_api = url.startswith("/api/")
+    bot_scoped = "bot_id" in values
+    label = f"{method} {url}"
+
+    # --- anonymous
+    response = _request(client, method, url)
+    _assert_headers(response, label)
+    assert response.status_code < 500, label
+    if endpoint in PUBLIC:
+        if endpoint != "auth.logout":  # logging out ends on the login page, by design
+            assert not response.headers.get("Location", "").startswith("/login"), label
+    else:
+        assert response.status_code == ANONYMOUS_STATUS["json" if is_api else "page"], label
+        if not is_api:
+            assert response.headers["Location"].startswith("/login"), label
+            htmx = _request(client, method, url, headers={"HX-Request": "true"})
+            assert htmx.status_code == 200 and htmx.headers["HX-Redirect"].startswith("/login")
+        else:
+            assert response.get_json() == {"error": "authentication required"}
+    if endpoint in PUBLIC:
+        return
+
+    # --- client B, asking for client A's bot (or for an admin page)
+    before = _state()
+    simulator.reset_counts()
+    response = _request(login.as_client_b(), method, url)
+    _assert_headers(response, label)
+    body = response.get_data(as_text=True)
+    if endpoint in ADMIN or bot_scoped:
+        assert response.status_code == 404, label
+        assert not any(secret in body for secret in SECRETS_OF_A), label
+        assert _hummingbot_calls(simulator) == 0, f"{label}: reached Hummingbot"
+    else:
+        assert response.status_code < 500 and response.status_code not in (401, 403, 404)
+    assert _state() == before, f"{label}: client B changed something"
+
+    # --- client A, on its own bot
+    response = _request(login.as_client_a(), method, url)
+    _assert_headers(response, label)
+    if endpoint in ADMIN:
+        assert response.status_code == 404, label
+    else:
+        assert response.status_code < 500 and response.status_code not in (401, 403, 404), label
+        if bot_scoped and method == "GET":
+            assert response.status_code == 200 and "sharp-only" in response.get_data(as_text=True)
+    assert _state() == before, f"{label}: client A changed something"
+
+    # --- admin
+    response = _request(login.as_admin(), method, url)
+    _assert_headers(response, label)
+    assert response.status_code < 500, label
+    assert response.status_code not in (401, 403, 404), label
+    assert not response.headers.get("Location", "").startswith("/login"), label
+
+
+def test_unknown_and_foreign_bots_look_alike_everywhere(client, login, world, simulator):
+    """For every bot-scoped GET route, another account's bot and a bot that does not exist
+    give the same status and the same body (request ids aside)."""
+    import re
+
+    client_b = login.as_client_b()
+    for rule in _MAP_APP.url_map.iter_rules():
+        if "bot_id" not in rule.arguments or "GET" not in rule.methods:
+            continue
+        for values in _variants(rule):
+            with _MAP_APP.test_request_context():
+                from flask import url_for
+
+                foreign = url_for(rule.endpoint, **values)
+                missing = url_for(rule.endpoint, **{**values, "bot_id": "no-such-bot"})
+            a, b = client_b.get(foreign), client_b.get(missing)
+            assert a.status_code == b.status_code == 404, foreign
+
+            def scrub(response):
+                return re.sub(r"[0-9a-f]{32}", "ID", response.get_data(as_text=True))
+
+            assert scrub(a) == scrub(b), foreign
