@@ -202,7 +202,8 @@ def lifecycle_action(bot_id: str, action: str):
         return render_template("bots/confirm.html", bot=bot, action=action, title=title,
                                explanation=explanation, asks_orders=asks_orders, style=style)
     actor = actor_name(current_user)
-    cancel_orders = request.form.get("cancel_orders") == "1"
+    # Leaving orders on the exchange must be asked for: Hummingbot's own default leaves them.
+    cancel_orders = request.form.get("cancel_orders") != "0"
     try:
         if action == "start":
             lifecycle.start(bot.id, actor)

@@ -16,9 +16,9 @@ from datetime import timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 
-from .gateway import hummingbot
+from .gateway import hummingbot, record_last_seen
 from .hummingbot import (
     DEFAULT_IMAGE,
     DeployResult,
@@ -26,10 +26,9 @@ from .hummingbot import (
     HummingbotRejected,
     LiveBot,
 )
-from .models import Bot, db
+from .models import Bot, BotEvent, db
 from .registry import record_event, utcnow
 from .status import LiveSnapshot, live_names_for, match_live, orphans
-from .validation import HUMMINGBOT_NAME
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +60,8 @@ class DeploySettings:
         }
 
 
-CONFIG_NAME = HUMMINGBOT_NAME.pattern.replace("]+$", ".]+$")  # file names may carry .yml
+# A config file name on the Hummingbot server (may end in .yml); never "..", never a path.
+CONFIG_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 IMAGE_PATTERN = r"^[a-z0-9][a-z0-9._/-]*(:[A-Za-z0-9._-]+)?$"
 
 
@@ -149,7 +149,10 @@ def _locked(bot_id: str) -> Bot:
 
 
 def _fresh_snapshot() -> LiveSnapshot:
-    return hummingbot().feed.snapshot(max_age=0)
+    """Ask Hummingbot now. Recording last-seen statuses commits, which would end the
+    caller's transaction and with it its row locks and advisory lock: callers record after
+    their own commit."""
+    return hummingbot().feed.snapshot(max_age=0, record=False)
 
 
 def request_tag(request_id: str) -> str:
@@ -193,14 +196,17 @@ def deploy(bot_id: str, settings: DeploySettings, actor: str) -> Bot:
         raise LifecycleError("Restore this bot before deploying it.")
     if bot.status in ("deploying", "stopping"):
         raise LifecycleError(f"{bot.name} is already {bot.status}; nothing was sent.")
-    if bot.status == "running":
-        snapshot = _fresh_snapshot()
-        if not snapshot.reachable:
-            raise LifecycleError("Hummingbot is unreachable, so it cannot be checked that "
-                                 f"{bot.name} is not running already; nothing was sent.")
-        live = match_live(bot, snapshot.bots)
-        if live is not None:
-            raise LifecycleError(f"{bot.name} is running as {live.name}; stop it first.")
+    # Whatever the definition says (a stopped bot's container stays up), a second deploy
+    # while the current instance lives would leave that one behind as an orphan. Checked
+    # under the row lock, which _fresh_snapshot leaves held.
+    snapshot = _fresh_snapshot()
+    if not snapshot.reachable:
+        raise LifecycleError("Hummingbot is unreachable, so it cannot be checked that "
+                             f"{bot.name} is not running already; nothing was sent.")
+    live = match_live(bot, snapshot.bots)
+    if live is not None:
+        raise LifecycleError(f"{bot.name} is running as {live.name} in Hummingbot; stop and "
+                             "archive it there first. Nothing was sent.")
 
     request_id = uuid.uuid4().hex
     before = bot.status
@@ -311,7 +317,14 @@ def stop_and_archive(bot_id: str, actor: str, *, cancel_orders: bool) -> Bot:
         message = hummingbot().require_client().stop_and_archive(
             name, skip_order_cancellation=not cancel_orders)
     except HummingbotRejected as exc:
-        # "not found in active bots": nothing runs under that name, so it is stopped.
+        if exc.status_code is not None:  # an HTTP error: the archive did not start
+            bot = _locked(bot_id)
+            bot.status, bot.last_error = before, f"Stop and archive failed: {exc}"
+            record_event(bot, "archive_failed", actor, from_status="stopping",
+                         to_status=before, details={"error": str(exc)})
+            db.session.commit()
+            raise LifecycleError(f"Hummingbot did not accept it: {exc}") from exc
+        # HTTP 200 "not found in active bots": nothing runs under that name: stopped.
         bot = _locked(bot_id)
         bot.status = "stopped"
         record_event(bot, "archive_not_needed", actor, from_status="stopping",
@@ -388,6 +401,7 @@ def reconcile(actor: str = "reconcile", only: str | None = None) -> ReconcileRep
     if not got_lock:
         db.session.rollback()
         return ReconcileReport(ran=False, reason="another process is reconciling")
+    # The advisory lock lives as long as this transaction: nothing may commit before the end.
     snapshot = _fresh_snapshot()
     if not snapshot.reachable:
         db.session.rollback()
@@ -397,40 +411,70 @@ def reconcile(actor: str = "reconcile", only: str | None = None) -> ReconcileRep
     grace = timedelta(seconds=current_app.config["DEPLOY_GRACE_SECONDS"])
     now = utcnow()
     # Read without locks, then lock only the rows that need a change: thousands of running
-    # bots must not be row-locked (and rewritten) on every pass.
+    # bots must not be row-locked (and rewritten) on every pass. Remote calls happen here,
+    # before any row is locked.
     candidates = select(Bot).where(
         Bot.archived_at.is_(None), Bot.status.in_(("deploying", "stopping", "running")))
     if only is not None:
         candidates = candidates.where(Bot.id == only)
+    archives: dict[str, str | None] = {}
     to_change = []
-    for bot in db.session.scalars(candidates):
+    for bot in db.session.scalars(candidates).all():
         if bot.status == "running" and match_live(bot, snapshot.bots) is None:
             report.missing.append(bot.id)
-        if _needs_change(bot, snapshot, now, grace):
+        if bot.status == "stopping" and match_live(bot, snapshot.bots) is None:
+            archives[bot.id] = _archive_outcome(bot, now, grace)
+        if _needs_change(bot, snapshot, now, grace, archives):
             to_change.append(bot.id)
     if to_change:
         locked = select(Bot).where(Bot.id.in_(to_change)).with_for_update(skip_locked=True) \
             .execution_options(populate_existing=True)
         for bot in db.session.scalars(locked):
-            _reconcile_one(bot, snapshot, now, grace, actor, report)
+            # Re-checked on the locked, current row: another pass may have settled it.
+            if _needs_change(bot, snapshot, now, grace, archives):
+                _reconcile_one(bot, snapshot, now, grace, actor, report, archives)
     if only is None:
         report.orphans = orphans(db.session.scalars(select(Bot)).all(), snapshot)
     db.session.commit()
+    record_last_seen(snapshot)
     return report
 
 
-def _needs_change(bot: Bot, snapshot: LiveSnapshot, now, grace) -> bool:
+def _archive_outcome(bot: Bot, now, grace) -> str | None:
+    """For a stopping bot Hummingbot no longer lists: "archived" when its bot-run says so
+    (or it has none: bots from before), "overdue" when the archive was asked for longer ago
+    than the grace period, None while Hummingbot is still archiving it. /status drops a bot
+    as soon as its archive starts, so absence alone does not mean the archive ended."""
+    requested = db.session.scalar(
+        select(func.max(BotEvent.occurred_at)).where(
+            BotEvent.bot_id == bot.id, BotEvent.action == "archive_requested"))
+    overdue = "overdue" if requested is None or now - requested > grace else None
+    if not bot.instance_name:
+        return "archived"
+    try:
+        runs = hummingbot().require_client().bot_runs(bot_name=bot.instance_name, limit=1)
+    except HummingbotError:
+        return overdue
+    if not runs or runs[0].deployment_status == "ARCHIVED":
+        return "archived"
+    return overdue
+
+
+def _needs_change(bot: Bot, snapshot: LiveSnapshot, now, grace,
+                  archives: dict[str, str | None]) -> bool:
     if bot.status == "deploying":
         return _deployed_as(bot, snapshot) is not None or bot.deploy_requested_at is None \
             or now - bot.deploy_requested_at > grace
     live = match_live(bot, snapshot.bots)
     if bot.status == "stopping":
-        return live is None
-    return live is None and bot.last_seen_status != "absent"  # running, newly missing
+        return live is None and archives.get(bot.id) is not None
+    if bot.status == "running":
+        return live is None and bot.last_seen_status != "absent"  # newly missing
+    return False
 
 
 def _reconcile_one(bot: Bot, snapshot: LiveSnapshot, now, grace, actor: str,
-                   report: ReconcileReport) -> None:
+                   report: ReconcileReport, archives: dict[str, str | None]) -> None:
     if bot.status == "deploying":
         live = _deployed_as(bot, snapshot)
         if live is not None:
@@ -446,12 +490,17 @@ def _reconcile_one(bot: Bot, snapshot: LiveSnapshot, now, grace, actor: str,
                          to_status="deploy_failed", details={"error": bot.last_error})
             report.failed.append(bot.id)
     elif bot.status == "stopping":
-        if match_live(bot, snapshot.bots) is None:
-            bot.status, bot.last_error = "stopped", None
-            record_event(bot, "stop_settled", actor, from_status="stopping", to_status="stopped")
-            report.settled.append(bot.id)
-    elif bot.status == "running" and match_live(bot, snapshot.bots) is None:
+        confirmed = archives.get(bot.id) == "archived"
+        bot.status = "stopped"
+        bot.last_error = None if confirmed else (
+            "Hummingbot no longer lists the bot but did not confirm its archive.")
+        # What was seen last is that it is gone, not the status it had before the archive.
+        bot.last_seen_status, bot.last_seen_at = "absent", now
+        record_event(bot, "stop_settled", actor, from_status="stopping", to_status="stopped",
+                     details={"archive_confirmed": confirmed})
+        report.settled.append(bot.id)
+    elif bot.status == "running":
         bot.last_seen_status = "absent"  # recorded once; the badge says Missing
+        bot.last_seen_at = now
         record_event(bot, "went_missing", actor, from_status="running", to_status="running",
                      details={"looked_for": live_names_for(bot)})
-

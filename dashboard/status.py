@@ -186,7 +186,11 @@ class StatusFeed:
         self._snapshot: LiveSnapshot | None = None
         self._taken_at = 0.0
 
-    def snapshot(self, *, max_age: float | None = None) -> LiveSnapshot:
+    def snapshot(self, *, max_age: float | None = None, record: bool = True) -> LiveSnapshot:
+        """The shared snapshot, fetched when older than `max_age` (default: the ttl).
+
+        `record=False` skips `on_fresh` (which writes and commits): for callers inside a
+        transaction whose locks must outlive the fetch; they record after their commit."""
         max_age = self.ttl if max_age is None else max_age
         with self._lock:
             if self._snapshot is not None and self._clock() - self._taken_at < max_age:
@@ -196,7 +200,7 @@ class StatusFeed:
             except HummingbotError as exc:
                 snapshot = LiveSnapshot.failed(exc)
             self._snapshot, self._taken_at = snapshot, self._clock()
-        if snapshot.reachable and self._on_fresh is not None:
+        if record and snapshot.reachable and self._on_fresh is not None:
             self._on_fresh(snapshot)
         return snapshot
 
