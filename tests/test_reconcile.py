@@ -1,0 +1,210 @@
+"""Reconcile against the simulator: idempotent, never deletes, does nothing while Hummingbot
+cannot be asked, lists orphans, marks Missing once, one process at a time, and its CLI."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy import event, func, select
+
+from dashboard.lifecycle import RECONCILE_LOCK_KEY, reconcile, request_tag
+from dashboard.models import Bot, BotEvent, db
+from dashboard.registry import utcnow
+
+
+@pytest.fixture
+def sim(simulator):
+    simulator.state.add_account("client_sharp")
+    simulator.advance(0)  # a clock that only moves when told to
+    return simulator
+
+
+@pytest.fixture
+def setup_world(app, make_bot, sim, monkeypatch):
+    """One bot in every situation reconcile handles, plus an orphan."""
+    monkeypatch.setitem(app.config, "DEPLOY_GRACE_SECONDS", 60)
+    return lambda: _world(make_bot, sim)
+
+
+def _world(make_bot, sim):
+    rid = "abc123" + "0" * 26
+    found = make_bot(id="found", name="found")
+    found.status, found.deploy_request_id, found.deploy_requested_at = "deploying", rid, utcnow()
+    sim.seed_bot(f"found-{request_tag(rid)}", timestamped=True)
+
+    lost = make_bot(id="lost", name="lost")
+    lost.status, lost.deploy_request_id = "deploying", "def456" + "0" * 26
+    lost.deploy_requested_at = utcnow() - timedelta(seconds=61)
+
+    young = make_bot(id="young", name="young")
+    young.status, young.deploy_request_id = "deploying", "987654" + "0" * 26
+    young.deploy_requested_at = utcnow()
+
+    gone = make_bot(id="gone", name="gone")
+    gone.status, gone.instance_name = "running", "gone-20260101-000000"
+
+    alive = make_bot(id="alive", name="alive")
+    alive.status = "running"
+    alive.instance_name = sim.seed_bot("alive", controllers=["pmm_btc_1"], timestamped=True)
+
+    legacy = make_bot(id="legacy", name="legacy")
+    legacy.status = "running"
+    sim.seed_bot("legacy", script="simple_pmm.py", legacy=True)
+
+    make_bot(id="idle-def", name="idle-def")
+    sim.seed_bot("stranger", controllers=["grid_eth_1"])
+    db.session.commit()
+
+
+def state() -> dict:
+    db.session.expire_all()
+    return {b.id: (b.status, b.instance_name, b.version, b.last_error)
+            for b in db.session.scalars(select(Bot))}
+
+
+def event_count() -> int:
+    return db.session.scalar(select(func.count()).select_from(BotEvent))
+
+
+def test_reconcile_settles_each_case(setup_world, sim):
+    setup_world()
+    report = reconcile(actor="test")
+    assert report.ran
+    assert report.settled == ["found"]
+    assert report.failed == ["lost"]
+    assert report.missing == ["gone"]
+    assert [o.name for o in report.orphans] == ["stranger"]
+    after = state()
+    assert after["found"][:2] == ("running", next(n for n in sim.state.snapshot()["bots"]
+                                                   if n.startswith("found-abc123-")))
+    assert after["lost"][0] == "deploy_failed" and "did not appear" in after["lost"][3]
+    assert after["young"][0] == "deploying"  # within the grace period: left alone
+    assert after["gone"][0] == "running"  # Missing is a badge, not a status change
+    assert db.session.get(Bot, "gone").last_seen_status == "absent"
+    assert after["alive"][0] == after["legacy"][0] == "running"
+    assert after["idle-def"][0] == "stopped"
+    actors = {e.actor for e in db.session.scalars(
+        select(BotEvent).where(BotEvent.action.in_(("deploy_settled", "deploy_failed",
+                                                    "went_missing"))))}
+    assert actors == {"test"}
+
+
+def test_reconcile_is_idempotent_and_never_deletes(setup_world, sim):
+    setup_world()
+    remote_before = set(sim.state.snapshot()["bots"])
+    rows_before = set(state())
+    reconcile()
+    once, events_once = state(), event_count()
+    second = reconcile()
+    assert state() == once  # no row rewritten (versions unchanged)
+    assert event_count() == events_once  # no duplicate events
+    assert (second.settled, second.failed) == ([], [])
+    assert second.missing == ["gone"]  # still reported, not re-recorded
+    assert set(state()) == rows_before
+    assert set(sim.state.snapshot()["bots"]) == remote_before
+    assert sim.request_count("POST", "/bot-orchestration/stop-and-archive-bot/stranger") == 0
+
+
+def test_missing_is_recorded_once_and_again_after_it_came_back(app, make_bot, sim):
+    bot = make_bot()
+    bot.status, bot.instance_name = "running", "pmm-btc-20260101-000000"
+    db.session.commit()
+    for _ in range(3):
+        reconcile()
+    went = lambda: db.session.scalar(  # noqa: E731
+        select(func.count()).where(BotEvent.action == "went_missing"))
+    assert went() == 1
+
+    sim.seed_bot("pmm-btc-20260101-000000", controllers=["pmm_btc_1"])
+    reconcile()  # it is back: the last-seen status says so
+    db.session.expire_all()
+    assert db.session.get(Bot, "pmm-btc").last_seen_status == "running"
+    sim.state.exit_bot("pmm-btc-20260101-000000")
+    reconcile()
+    reconcile()
+    assert went() == 2
+
+
+@pytest.mark.parametrize("fault", ["unreachable", "error500", "unauthorized", "wrong_shape"])
+def test_reconcile_does_nothing_while_hummingbot_cannot_be_asked(setup_world, sim, fault):
+    setup_world()
+    before, events_before = state(), event_count()
+    sim.set_fault(fault)
+    report = reconcile()
+    assert not report.ran and "Hummingbot unreachable" in report.reason
+    assert report.summary().startswith("Reconcile skipped: Hummingbot unreachable")
+    assert state() == before and event_count() == events_before
+
+
+def test_reconcile_skips_while_another_process_holds_the_lock(setup_world, sim):
+    setup_world()
+    before = state()
+    with db.engine.connect() as other:
+        assert other.scalar(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": RECONCILE_LOCK_KEY})
+        sim.reset_counts()
+        report = reconcile()
+        other.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": RECONCILE_LOCK_KEY})
+    assert (report.ran, report.reason) == (False, "another process is reconciling")
+    assert sim.request_count("GET", "/bot-orchestration/status") == 0  # not even asked
+    assert state() == before
+    assert reconcile().ran  # free again
+
+
+def test_the_lock_is_held_until_reconcile_has_written_everything(committed_app, sim):
+    """Checked from another connection at the moment reconcile locks the rows it changes."""
+    from dashboard.registry import create_bot
+    from tests.conftest import make_bot_data
+
+    sim.seed_bot("someone-else", controllers=["pmm_btc_1"])  # a snapshot with live bots
+    seen: list[bool] = []
+    with committed_app.app_context():
+        bot = create_bot(make_bot_data(), "admin")
+        bot.status, bot.instance_name = "running", "pmm-btc-20260101-000000"
+        db.session.commit()
+        checking = threading.local()
+
+        def lock_is_taken(conn, cursor, statement, params, context, executemany):
+            if "FOR UPDATE SKIP LOCKED" not in statement or getattr(checking, "on", False):
+                return
+            checking.on = True
+            try:
+                with db.engine.connect() as other:
+                    free = other.scalar(sa.text("SELECT pg_try_advisory_lock(:k)"),
+                                        {"k": RECONCILE_LOCK_KEY})
+                    if free:
+                        other.execute(sa.text("SELECT pg_advisory_unlock(:k)"),
+                                      {"k": RECONCILE_LOCK_KEY})
+                    seen.append(not free)
+            finally:
+                checking.on = False
+
+        event.listen(db.engine, "before_cursor_execute", lock_is_taken)
+        try:
+            report = reconcile()
+        finally:
+            event.remove(db.engine, "before_cursor_execute", lock_is_taken)
+    assert report.missing == ["pmm-btc"]
+    assert seen == [True]
+
+
+# ----------------------------------------------------------------------------- CLI
+def test_cli_reconcile_prints_what_it_did(app, setup_world):
+    setup_world()
+    result = app.test_cli_runner().invoke(args=["bots", "reconcile"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0] == "Reconciled: 1 settled, 1 deploys failed, 1 missing, 1 orphans."
+    assert set(lines[1:]) == {"settled  found", "failed   lost", "missing  gone",
+                              "orphan   stranger (running)"}
+    assert db.session.get(Bot, "found").status == "running"
+
+
+def test_cli_reconcile_fails_while_unreachable(app, setup_world, sim):
+    setup_world()
+    sim.set_fault("unreachable")
+    result = app.test_cli_runner().invoke(args=["bots", "reconcile"])
+    assert result.exit_code == 1
+    assert result.output.startswith("Reconcile skipped: Hummingbot unreachable")
