@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum < requirements.txt | cut -d' ' -f1)
 
-.PHONY: install run test drill lint clean
+.PHONY: install run test drill bench lint clean
 
 $(STAMP): requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ drill: install
 	rm -rf test-artifacts/drills
 	DRILL_SCALE=$${DRILL_SCALE:-5} $(BIN)/python -m pytest -p no:cacheprovider -s -q tests/test_drills.py
 	$(BIN)/python -m tests.drills
+
+## 10,000 bots, production server config, concurrent clients: figures per route.
+bench: install
+	$(BIN)/python -m tests.benchmark $(BENCH_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

@@ -122,6 +122,7 @@ class Settings:
     debug: bool
     log_level: str
     log_format: str
+    sql_count_header: bool
 
     @property
     def is_production(self) -> bool:
@@ -152,6 +153,7 @@ class Settings:
             "DEBUG": self.debug,
             "LOG_LEVEL": self.log_level,
             "LOG_FORMAT": self.log_format,
+            "SQL_COUNT_HEADER": self.sql_count_header,
             "SESSION_IDLE_MINUTES": self.session_idle_minutes,
             "SESSION_MAX_HOURS": self.session_max_hours,
             "LOGIN_THROTTLE_WINDOW_SECONDS": self.login_throttle_window_seconds,
@@ -228,6 +230,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         debug=_bool(env.get("FLASK_DEBUG")),
         log_level=env.get("LOG_LEVEL", "INFO").upper(),
         log_format=env.get("LOG_FORMAT", "json").lower(),
+        sql_count_header=_bool(env.get("SQL_COUNT_HEADER")),
     )
 
 

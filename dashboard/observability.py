@@ -57,9 +57,32 @@ def log_lifecycle(bot_id: str, action: str, actor: str, from_status: str | None,
     )
 
 
+def count_sql_statements(app: Flask) -> None:
+    """Count the SQL statements each request runs, in `g.sql_statements` and the response
+    header X-SQL-Statements (SQL_COUNT_HEADER=1; for benchmarks and tests, off by default)."""
+    from sqlalchemy import event
+
+    from .models import db
+
+    with app.app_context():
+        engine = db.engine
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def count(conn, cursor, statement, parameters, context, executemany):
+        if has_request_context():
+            g.sql_statements = g.get("sql_statements", 0) + 1
+
+    @app.after_request
+    def add_header(response):
+        response.headers["X-SQL-Statements"] = str(g.get("sql_statements", 0))
+        return response
+
+
 def init_app(app: Flask) -> None:
     if app.config.get("LOG_FORMAT", "json") == "json" and not app.testing:
         configure_logging(app.config.get("LOG_LEVEL", "INFO"))
+    if app.config.get("SQL_COUNT_HEADER"):
+        count_sql_statements(app)
     access = logging.getLogger(ACCESS_LOG)
 
     @app.before_request

@@ -26,8 +26,11 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    def __init__(self, database_url: str, port: int | None = None, **env: str):
-        """`env` adds settings, e.g. the simulator's HUMMINGBOT_API_URL."""
+    def __init__(self, database_url: str, port: int | None = None,
+                 gunicorn_config: str | None = None, **env: str):
+        """`env` adds settings, e.g. the simulator's HUMMINGBOT_API_URL; `gunicorn_config`
+        serves with that file (production's) instead of one small worker."""
+        self.gunicorn_config = gunicorn_config
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {
@@ -41,8 +44,10 @@ class ServerProcess:
         self.process: subprocess.Popen | None = None
 
     def start(self) -> ServerProcess:
-        command = [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{self.port}",
-                   "--workers", "1", "--threads", "4", "wsgi:app"]
+        sizing = (["-c", self.gunicorn_config] if self.gunicorn_config
+                  else ["--workers", "1", "--threads", "4"])
+        command = [sys.executable, "-m", "gunicorn", *sizing, "--bind",
+                   f"127.0.0.1:{self.port}", "wsgi:app"]
         # A session of its own, so a kill takes the workers too, as a container stop does.
         self.process = subprocess.Popen(command, cwd=ROOT, env=self.env, start_new_session=True,
                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
