@@ -51,7 +51,8 @@ def wants_fragment() -> bool:
 
 def _page_number() -> int:
     raw = request.args.get("page", "1")
-    return int(raw) if raw.isdigit() and 0 < int(raw) < 100_000 else 1
+    # isascii: "²".isdigit() is True but int("²") raises.
+    return int(raw) if raw.isascii() and raw.isdigit() and 0 < int(raw) < 100_000 else 1
 
 
 @bp.route("/")

@@ -17,6 +17,7 @@ PAIR = re.compile(r"^[A-Z0-9]+-[A-Z0-9]+$")
 MAX_ID_LENGTH = 64
 MAX_NAME_LENGTH = 48  # leaves room for the "-YYYYmmdd-HHMMSS" Hummingbot appends
 MAX_FIELD_LENGTH = 64
+MAX_CONFIG_DEPTH = 32  # nesting levels; deeper JSON is refused, never a RecursionError
 BOT_FIELDS = ("id", "name", "account_identifier", "strategy", "connector", "pair", "config")
 
 
@@ -69,13 +70,35 @@ def parse_config(raw: Any, max_bytes: int) -> dict[str, Any]:
             value = json.loads(raw)
         except json.JSONDecodeError as exc:
             raise ValueError(f"is not valid JSON ({exc.msg} at line {exc.lineno}).") from exc
+        except RecursionError as exc:
+            raise ValueError(f"is nested more than {MAX_CONFIG_DEPTH} levels deep.") from exc
     else:
         raise ValueError("must be a JSON object.")
     if not isinstance(value, dict):
         raise ValueError("must be a JSON object, like {\"order_amount\": 0.01}.")
+    _check_storable(value)
     if len(json.dumps(value).encode()) > max_bytes:
         raise ValueError(f"must be at most {max_bytes // 1024} KiB.")
     return value
+
+
+def _check_storable(value: Any) -> None:
+    """PostgreSQL's JSONB refuses a NUL character (\\u0000) in any string, and a deeply nested
+    document is no configuration: refuse both as a field error instead of a 500."""
+    pending: list[tuple[Any, int]] = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if depth > MAX_CONFIG_DEPTH:
+            raise ValueError(f"is nested more than {MAX_CONFIG_DEPTH} levels deep.")
+        if isinstance(item, str) and "\x00" in item:
+            raise ValueError("must not contain NUL characters (\\u0000).")
+        if isinstance(item, dict):
+            for key, child in item.items():
+                if "\x00" in key:
+                    raise ValueError("must not contain NUL characters (\\u0000).")
+                pending.append((child, depth + 1))
+        elif isinstance(item, list):
+            pending.extend((child, depth + 1) for child in item)
 
 
 def validate_bot(data: Mapping[str, Any], *, max_config_bytes: int) -> BotFields:

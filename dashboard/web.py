@@ -30,6 +30,7 @@ HTMX_LOCAL_FILE = f"vendor/htmx-{HTMX_VERSION}.min.js"
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+PAGER_KEYS = ("q", "account", "status", "sort", "archived")
 
 # Sent on every response, pages, fragments, JSON, errors and static files alike (ASVS 3.4).
 STATIC_HEADERS = {
@@ -189,6 +190,10 @@ def init_app(app: Flask) -> None:
                               "An unexpected error occurred. Nothing further was changed.")
 
     app.jinja_env.filters["ago"] = ago
+    # The pager repeats the list's filters, and only those: url_for must never see a query
+    # key such as `endpoint` or `_scheme` (a 500, or a javascript: link).
+    app.jinja_env.globals["pager_args"] = lambda: {
+        key: request.args[key] for key in PAGER_KEYS if request.args.get(key)}
     app.jinja_env.filters["utc"] = utc
 
     @app.context_processor
