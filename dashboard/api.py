@@ -15,7 +15,13 @@ from .status import merge_rows
 
 bp = Blueprint("api", __name__)
 
-API_MAX_ITEMS = 1000
+DEFAULT_PER_PAGE = 100
+MAX_PER_PAGE = 500
+
+
+def _bounded_int(name: str, default: int, maximum: int) -> int:
+    raw = request.args.get(name, "")
+    return min(int(raw), maximum) if raw.isdigit() and int(raw) > 0 else default
 
 
 @bp.route("/api/bots")
@@ -24,9 +30,12 @@ def list_bots():
     if not current_user.is_admin:
         args.pop("account", None)  # a client's scope is fixed by visible_bots anyway
     filters = BotFilters.from_args(args)
-    bots = db.session.scalars(filtered_bots(filters).limit(API_MAX_ITEMS)).all()
+    page = db.paginate(filtered_bots(filters), page=_bounded_int("page", 1, 100_000),
+                       per_page=_bounded_int("per_page", DEFAULT_PER_PAGE, MAX_PER_PAGE),
+                       error_out=False, count=True)
     snapshot = hummingbot().feed.snapshot()
-    return jsonify(bots=[row_to_dict(row) for row in merge_rows(bots, snapshot)],
+    return jsonify(bots=[row_to_dict(row) for row in merge_rows(page.items, snapshot)],
+                   page=page.page, per_page=page.per_page, total=page.total,
                    hummingbot=_hummingbot_state(snapshot))
 
 

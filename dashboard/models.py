@@ -89,6 +89,13 @@ class Bot(db.Model):
     __table_args__ = (
         Index("idx_bots_account", "account_identifier"),
         Index("idx_bots_status", "status"),
+        # The list pages: live definitions in each sort order, with the filters in front, so
+        # a page at any offset is an index walk, not a sort of every bot.
+        Index("ix_bots_live_name", "name", "id", postgresql_where=text("archived_at IS NULL")),
+        Index("ix_bots_live_account_name", "account_identifier", "name", "id",
+              postgresql_where=text("archived_at IS NULL")),
+        Index("ix_bots_live_status_name", "status", "name", "id",
+              postgresql_where=text("archived_at IS NULL")),
         CheckConstraint(
             "status IN (" + ", ".join(f"'{s}'" for s in BOT_STATUSES) + ")", name="status"
         ),

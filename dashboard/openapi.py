@@ -104,12 +104,18 @@ def document() -> dict[str, Any]:
                            maxLength=256),
                     _query("sort", "Order of the list.", enum=sorted(SORTS)),
                     _query("archived", "1 to include archived bots (admins).", enum=["0", "1"]),
+                    _query("page", "Page number, from 1.", pattern="^[0-9]{1,6}$"),
+                    _query("per_page", "Bots per page: default 100, at most 500.",
+                           pattern="^[0-9]{1,4}$"),
                 ],
                 "responses": {
                     "200": _json({
                         "type": "object",
-                        "required": ["bots", "hummingbot"],
+                        "required": ["bots", "hummingbot", "page", "per_page", "total"],
                         "properties": {
+                            "page": {"type": "integer"},
+                            "per_page": {"type": "integer"},
+                            "total": {"type": "integer"},
                             "bots": {"type": "array",
                                      "items": {"$ref": "#/components/schemas/Bot"}},
                             "hummingbot": {
@@ -119,7 +125,7 @@ def document() -> dict[str, Any]:
                                                "error": NULLABLE_STRING},
                             },
                         },
-                    }, "The bots, at most 1000."),
+                    }, "One page of the bots (100 by default, at most 500)."),
                     **_refusals(),
                 },
             }},

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextvars
 import os
+import subprocess
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -36,9 +37,18 @@ def _server_url(tmp_path_factory) -> str:
         return normalize_database_url(explicit)
     import pgserver
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        server = pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="delete")
+    data_dir = tmp_path_factory.mktemp("pg")
+    for attempt in range(3):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                server = pgserver.get_server(data_dir, cleanup_mode="delete")
+            break
+        except subprocess.TimeoutExpired:
+            # pgserver gives `pg_ctl start` 10 s; on a loaded machine the server may still be
+            # coming up, and asking again finds it running.
+            if attempt == 2:
+                raise
     return server.get_uri().replace("postgresql://", "postgresql+psycopg2://", 1)
 
 

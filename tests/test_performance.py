@@ -1,0 +1,66 @@
+"""Cost that must not grow with the number of bots (counted, never timed)."""
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy import event
+
+from dashboard.models import db
+
+
+@pytest.fixture
+def statements(app):
+    """Counts the SQL statements the app sends while the block runs."""
+    counted = []
+
+    def count(conn, cursor, statement, parameters, context, executemany):
+        counted.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    yield counted
+    event.remove(db.engine, "before_cursor_execute", count)
+
+
+def add_bots(count: int, start: int = 0) -> None:
+    db.session.execute(sa.text("""
+        INSERT INTO bots (id, name, account_identifier, strategy, connector, pair)
+        SELECT 'b' || n, 'b' || n, 'client_sharp', 'pure_market_making', 'binance', 'BTC-USDT'
+        FROM generate_series(:first, :last) AS n
+    """), {"first": start + 1, "last": start + count})
+
+
+PAGES = [("/bots", {}), ("/bots", {"HX-Request": "true"}), ("/bots?page=2", {}),
+         ("/bots?account=client_sharp&status=stopped", {}), ("/api/bots", {}),
+         ("/bots/b1", {}), ("/bots/b1", {"HX-Request": "true"})]
+
+
+@pytest.mark.parametrize("who", ["admin", "client"])
+def test_statements_per_request_do_not_grow_with_bots(login, statements, who):
+    client = login.as_admin() if who == "admin" else login.as_client_a()
+
+    def per_page():
+        found = {}
+        for path, headers in PAGES:
+            statements.clear()
+            assert client.get(path, headers=headers).status_code == 200, path
+            found[(path, headers.get("HX-Request"))] = len(statements)
+        return found
+
+    add_bots(60)  # more than a page, so every list shows a full page of 50
+    few = per_page()
+    add_bots(600, start=60)
+    many = per_page()
+    assert few == many
+    assert max(many.values()) <= 8, many  # a handful per page, never one per row
+
+
+def test_list_pages_use_indexes_not_a_sort_of_every_bot(app, accounts):
+    add_bots(3000)
+    db.session.execute(sa.text("ANALYZE bots"))
+    from dashboard.registry import BotFilters, filtered_bots
+
+    for filters in (BotFilters(), BotFilters(account="client_sharp"),
+                    BotFilters(status="stopped")):
+        query = filtered_bots(filters, accounts.admin).limit(50).offset(1500)
+        compiled = query.compile(dialect=db.engine.dialect, compile_kwargs={"literal_binds": True})
+        plan = "\n".join(db.session.scalars(sa.text(f"EXPLAIN {compiled}")))
+        assert "Index" in plan and "Sort" not in plan, plan
