@@ -1,0 +1,103 @@
+"""In Chromium: the open list page follows Hummingbot without a reload, and keeps every bot
+with its last status, greyed, under a banner when Hummingbot goes away."""
+
+from __future__ import annotations
+
+import pytest
+
+from dashboard.models import Bot, db
+from tests.browser import CHROMIUM_FLAGS, CspWatcher, require_chromium, screenshot
+from tests.conftest import TEST_PASSWORD, make_bot_data
+from tests.servers import running_server
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    path = require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=path, args=CHROMIUM_FLAGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def server(committed_app, migrated, server_env):
+    env = {**server_env, "STATUS_POLL_SECONDS": "1", "RECONCILE_INTERVAL_SECONDS": "0",
+           "HUMMINGBOT_BREAKER_RESET_SECONDS": "2"}
+    with running_server(migrated, **env) as running:
+        yield running
+
+
+def log_in(page, server, username):
+    page.goto(server.url + "/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", TEST_PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/bots")
+
+
+def badge(page, bot_id):
+    return page.locator(f"#bot-{bot_id} .badge")
+
+
+def test_list_follows_hummingbot_live_and_survives_it_going_away(chromium, server,
+                                                                  committed_app, simulator):
+    from dashboard.registry import create_bot
+
+    paused = simulator.seed_bot("grid-eth-20261127-090000", controllers=["grid_eth_1"],
+                                account="client_sharp", trading=False)
+    with committed_app.app_context():
+        create_bot(make_bot_data(id="sim-bot", name="sim-bot"), "admin")
+        create_bot(make_bot_data(id="grid-eth", name="grid-eth",
+                                 strategy="v2_with_controllers"), "admin")
+        create_bot(make_bot_data(id="other-bot", name="other-bot",
+                                 account_identifier="client_other"), "admin")
+        db.session.get(Bot, "grid-eth").instance_name = paused
+        db.session.commit()
+
+    context = chromium.new_context(viewport={"width": 1280, "height": 720})
+    page = context.new_page()
+    csp = CspWatcher(page)
+    log_in(page, server, "admin")
+    assert badge(page, "sim-bot").inner_text() == "Stopped"
+    assert badge(page, "grid-eth").inner_text() == "Stopped (container up)"
+    screenshot(page, "live-list-before")
+
+    # Hummingbot starts them; the open page follows without a reload.
+    page.evaluate("window.__not_reloaded = true")
+    simulator.seed_bot("sim-bot", controllers=["pmm_btc_1"], account="client_sharp")
+    simulator.state.start_bot(paused)
+    page.wait_for_selector("#bot-sim-bot .badge-running", timeout=10_000)
+    page.wait_for_selector("#bot-grid-eth .badge-running", timeout=10_000)
+    assert badge(page, "sim-bot").inner_text() == "Running"
+    assert page.evaluate("window.__not_reloaded") is True
+    assert page.locator("#bot-sim-bot td.num").inner_text().endswith("quote")
+    screenshot(page, "live-list-running")
+
+    # Hummingbot goes away: every bot stays listed, with its last status, greyed.
+    simulator.set_fault("unreachable")
+    page.wait_for_selector("text=Hummingbot is unreachable.", timeout=15_000)
+    for bot_id in ("sim-bot", "grid-eth", "other-bot"):
+        assert page.locator(f"#bot-{bot_id}").is_visible()
+        assert "stale" in badge(page, bot_id).get_attribute("class")
+    assert badge(page, "sim-bot").inner_text().endswith("Running")
+    assert "seen" in page.locator("#bot-sim-bot td:nth-child(6) small").inner_text()
+    assert float(badge(page, "sim-bot").evaluate("e => getComputedStyle(e).opacity")) < 1
+    assert page.locator("#bot-sim-bot >> text=Edit").is_visible()
+    assert page.evaluate("window.__not_reloaded") is True
+    screenshot(page, "live-list-unreachable")
+
+    # And it comes back by itself.
+    simulator.clear_faults()
+    page.wait_for_selector("#bot-sim-bot .badge-running:not(.stale)", timeout=30_000)
+    assert page.locator("text=Hummingbot is unreachable.").count() == 0
+
+    page.goto(server.url + "/bots/sim-bot")
+    assert page.locator("#live table.performance").is_visible()
+    screenshot(page, "live-detail")
+    context.close()
+    assert csp.violations == []
