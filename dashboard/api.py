@@ -30,10 +30,10 @@ def list_bots():
     if not current_user.is_admin:
         args.pop("account", None)  # a client's scope is fixed by visible_bots anyway
     filters = BotFilters.from_args(args)
+    snapshot = hummingbot().feed.snapshot()  # first: its commit would expire loaded rows
     page = db.paginate(filtered_bots(filters), page=_bounded_int("page", 1, 100_000),
                        per_page=_bounded_int("per_page", DEFAULT_PER_PAGE, MAX_PER_PAGE),
                        error_out=False, count=True)
-    snapshot = hummingbot().feed.snapshot()
     return jsonify(bots=[row_to_dict(row) for row in merge_rows(page.items, snapshot)],
                    page=page.page, per_page=page.per_page, total=page.total,
                    hummingbot=_hummingbot_state(snapshot))

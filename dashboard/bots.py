@@ -63,9 +63,11 @@ def home():
 @bp.route("/bots")
 def index():
     filters = BotFilters.from_args(request.args)
+    # The status first: a fresh one records last-seen statuses and commits, which would
+    # expire rows loaded before it and re-read them one query each.
+    snapshot = hummingbot().feed.snapshot()
     page = db.paginate(filtered_bots(filters), page=_page_number(),
                        per_page=current_app.config["PAGE_SIZE"], error_out=False, count=True)
-    snapshot = hummingbot().feed.snapshot()
     context = {
         "page": page, "rows": merge_rows(page.items, snapshot), "snapshot": snapshot,
         "filters": filters, "statuses": BOT_STATUSES, "as_of": utcnow(),

@@ -233,3 +233,35 @@ def test_a_fresh_snapshot_records_last_seen_without_touching_the_definition(
     record_last_seen(snapshot)  # unchanged and recent: not rewritten
     db.session.expire_all()
     assert {b.id: (b.version, b.updated_at) for b in (bot, old)} == before
+
+
+@pytest.mark.parametrize("path", ["/bots", "/api/bots"])
+def test_a_fresh_status_does_not_reload_the_rows_one_by_one(app, login, make_bot, simulator,
+                                                           path):
+    """Recording last-seen statuses commits; rows loaded before it would be expired and
+    re-read one query each. Statements per request must not grow with the live bots."""
+    from sqlalchemy import event
+
+    counted: list = []
+
+    def count(conn, cursor, statement, parameters, context, executemany):
+        counted.append(statement)
+
+    admin = login.as_admin()
+
+    def statements_with_live_bots(first: int, last: int) -> int:
+        for i in range(first, last):
+            name = simulator.seed_bot(f"live-{i}", controllers=["pmm_btc_1"], timestamped=True)
+            make_bot(id=f"live-{i}", name=f"live-{i}").instance_name = name
+        db.session.commit()
+        counted.clear()
+        event.listen(db.engine, "before_cursor_execute", count)
+        try:
+            assert admin.get(path, headers={"HX-Request": "true"}).status_code == 200
+        finally:
+            event.remove(db.engine, "before_cursor_execute", count)
+        return len(counted)
+
+    few = statements_with_live_bots(0, 2)
+    many = statements_with_live_bots(2, 25)
+    assert many == few, counted
