@@ -21,7 +21,9 @@ MAX_PER_PAGE = 500
 
 def _bounded_int(name: str, default: int, maximum: int) -> int:
     raw = request.args.get(name, "")
-    return min(int(raw), maximum) if raw.isdigit() and int(raw) > 0 else default
+    # isascii: "²".isdigit() is True but int("²") raises.
+    return min(int(raw), maximum) if raw.isascii() and raw.isdigit() and int(raw) > 0 \
+        else default
 
 
 @bp.route("/api/bots")

@@ -70,7 +70,8 @@ def ensure_request_id() -> str:
 
 
 def _has_nul(values) -> bool:
-    return any("\x00" in key or "\x00" in value for key, value in values)
+    # A malformed multipart part can come back without a name (None): not a NUL, not a crash.
+    return any("\x00" in (key or "") or "\x00" in (value or "") for key, value in values)
 
 
 def reject_unusable_input(max_length: int | None):

@@ -142,3 +142,11 @@ def test_search_and_next_parameters_are_escaped_where_echoed(client, login):
     assert XSS not in body
     login_page = client.get("/login", query_string={"next": '"><script>x</script>'})
     assert "<script>x</script>" not in login_page.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("query", ["page=²", "per_page=²", "page=%C2%B3&per_page=%D9%A3"])
+def test_odd_api_page_numbers_fall_back_to_defaults(login, query):
+    """Same trap as the pages' `page`: "²".isdigit() and int("²") raises."""
+    response = login.as_admin().get(f"/api/bots?{query}")
+    assert response.status_code == 200
+    assert response.get_json()["page"] == 1
