@@ -1,12 +1,14 @@
 // Progressive enhancement only: every page works without this file.
 // Polling (hx-trigger="every Ns" on [data-poll]) pauses while an actions menu or a dialog is
-// open, so a refresh never closes it under the operator's pointer.
+// open, or while the operator types in a field inside the polled region, so a refresh never
+// closes or clears it under their hands. A closed menu whose button keeps the focus does not
+// pause it: htmx puts the focus back on the element with the same id after the swap.
 document.addEventListener("htmx:beforeRequest", function (event) {
   var source = event.detail.elt;
   if (!source || !source.hasAttribute("data-poll")) return;
   if (document.querySelector("details.row-menu[open], dialog[open]") ||
       (document.activeElement && source.contains(document.activeElement) &&
-       document.activeElement.matches("input, select, textarea, summary"))) {
+       document.activeElement.matches("input, select, textarea"))) {
     event.preventDefault();
   }
 });

@@ -40,6 +40,15 @@ def log_in(page, server, username):
     page.wait_for_url("**/bots")
 
 
+def wait_until(page, condition, seconds: float = 10.0) -> None:
+    """Poll a page condition (wait_for_function would need eval, which the CSP forbids)."""
+    for _ in range(int(seconds * 10)):
+        if condition():
+            return
+        page.wait_for_timeout(100)
+    raise AssertionError("condition not met")
+
+
 def badge(page, bot_id):
     return page.locator(f"#bot-{bot_id} .badge")
 
@@ -77,6 +86,37 @@ def test_list_follows_hummingbot_live_and_survives_it_going_away(chromium, serve
     assert page.evaluate("window.__not_reloaded") is True
     assert page.locator("#bot-sim-bot td.num").inner_text().endswith("quote")
     screenshot(page, "live-list-running")
+
+    # An open row menu pauses polling, so a swap never closes it under the pointer.
+    page.evaluate("""() => {
+        window.__polls = {prevented: 0, sent: 0};
+        document.body.addEventListener("htmx:beforeRequest", (e) => setTimeout(() => {
+            if (e.defaultPrevented) window.__polls.prevented++; else window.__polls.sent++;
+        }, 0));
+    }""")
+    sent_while_open: list[str] = []
+    page.click("#bot-grid-eth summary")
+    menu_open = True
+    page.on("request", lambda r: sent_while_open.append(r.url)
+            if menu_open and "/bots" in r.url and r.headers.get("hx-request") else None)
+    wait_until(page, lambda: page.evaluate("window.__polls.prevented") >= 2)
+    assert page.locator("#bot-grid-eth details[open]").count() == 1
+    assert page.locator("#bot-grid-eth >> text=Stop and archive…").is_visible()
+    # The menu is right-aligned (dir=rtl) but its words read left to right: "Deploy…".
+    directions = page.locator("#bot-grid-eth details ul a").evaluate_all(
+        "links => links.map(a => getComputedStyle(a).direction)")
+    assert directions == ["ltr"] * 4
+    screenshot(page, "live-list-menu-open")
+    menu_open = False
+    assert sent_while_open == []
+    page.click("#bot-grid-eth summary")  # closed again: polling resumes...
+    assert page.locator("#bot-grid-eth details[open]").count() == 0
+    page.evaluate("""() => { window.__swaps = 0;
+        document.body.addEventListener("htmx:afterSwap", () => window.__swaps++); }""")
+    wait_until(page, lambda: page.evaluate("window.__polls.sent") >= 1)
+    wait_until(page, lambda: page.evaluate("window.__swaps") >= 1)
+    # ...and a keyboard user's focus survives the swap.
+    assert page.evaluate("document.activeElement.id") == "menu-grid-eth"
 
     # Hummingbot goes away: every bot stays listed, with its last status, greyed.
     simulator.set_fault("unreachable")
