@@ -3,6 +3,7 @@ cannot be asked, lists orphans, marks Missing once, one process at a time, and i
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from datetime import timedelta
 
@@ -208,3 +209,61 @@ def test_cli_reconcile_fails_while_unreachable(app, setup_world, sim):
     result = app.test_cli_runner().invoke(args=["bots", "reconcile"])
     assert result.exit_code == 1
     assert result.output.startswith("Reconcile skipped: Hummingbot unreachable")
+
+
+# ------------------------------------------------------------- a real crash, a real server
+@pytest.mark.slow
+def test_a_server_killed_mid_deploy_is_settled_by_the_next_servers_periodic_reconcile(
+        committed_app, migrated, server_env, sim):
+    """Intent committed, the deploy sent, then SIGKILL before the answer: the row stays
+    deploying; the restarted server's own periodic reconcile finds the bot Hummingbot made."""
+    import time
+
+    import requests
+
+    from dashboard.registry import create_bot
+    from tests.conftest import TEST_PASSWORD, make_bot_data
+    from tests.servers import Browser, running_server
+
+    with committed_app.app_context():
+        create_bot(make_bot_data(), "admin")
+    sim.set_fault("slow", seconds=60, path="/bot-orchestration/deploy-v2-script")
+
+    def wait_for(condition, seconds=20.0):
+        deadline = time.monotonic() + seconds
+        while not condition():
+            assert time.monotonic() < deadline, "condition not met"
+            time.sleep(0.05)
+
+    def row():
+        with committed_app.app_context():
+            return db.session.get(Bot, "pmm-btc")
+
+    with running_server(migrated, **{**server_env, "RECONCILE_INTERVAL_SECONDS": "0"}) as first:
+        browser = Browser(first.url).login("admin", TEST_PASSWORD)
+        posted = threading.Thread(target=lambda: _ignore(requests.RequestException, lambda:
+                                  browser.submit("/bots/pmm-btc/deploy", {
+                                      "mode": "script", "script": "simple_pmm.py"})))
+        posted.start()
+        wait_for(lambda: sim.request_count("POST", "/bot-orchestration/deploy-v2-script") == 1)
+        first.kill()
+        posted.join(10)
+    assert row().status == "deploying"
+    sim.clear_faults()  # Hummingbot finishes creating the bot nobody is waiting for
+    wait_for(lambda: len(sim.state.snapshot()["bots"]) == 1)
+    [live_name] = sim.state.snapshot()["bots"]
+
+    with running_server(migrated, **{**server_env, "RECONCILE_INTERVAL_SECONDS": "1"}):
+        wait_for(lambda: row().status == "running")
+    bot = row()
+    assert (bot.instance_name, bot.last_error) == (live_name, None)
+    assert sim.request_count("POST", "/bot-orchestration/deploy-v2-script") == 1
+    with committed_app.app_context():
+        settled = db.session.scalars(select(BotEvent).where(
+            BotEvent.action == "deploy_settled")).all()
+        assert [e.actor for e in settled] == ["reconcile"]
+
+
+def _ignore(errors, call):
+    with contextlib.suppress(errors):
+        call()
