@@ -53,6 +53,25 @@ def deactivate_command(username: str):
     click.echo(f"Deactivated {user.username}; its sessions no longer work.")
 
 
+@users_cli.command("end-sessions")
+@click.argument("username", required=False)
+@click.option("--all", "everyone", is_flag=True, help="Every login, not one.")
+def end_sessions_command(username: str | None, everyone: bool):
+    """Log USERNAME (or, with --all, everyone) out everywhere: their cookies stop working."""
+    from .users import revoke_all_sessions, revoke_sessions
+
+    if everyone == bool(username):
+        raise click.ClickException("Name one user, or pass --all.")
+    if everyone:
+        click.echo(f"Ended the sessions of {revoke_all_sessions()} logins.")
+        return
+    user = find_user(username)
+    if user is None:
+        raise click.ClickException(f"No user {username}.")
+    revoke_sessions(user)
+    click.echo(f"Ended every session of {user.username}.")
+
+
 @users_cli.command("ensure-admin")
 def ensure_admin_command():
     """On an empty development database, create `admin` with a random password, shown once."""

@@ -8,8 +8,9 @@ from pathlib import Path
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
+from .audit import security_event
 from .models import ROLES, User, db
 from .validation import HUMMINGBOT_NAME
 
@@ -89,6 +90,8 @@ def create_user(
     )
     db.session.add(user)
     db.session.commit()
+    security_event("user_created", username=user.username, role=user.role,
+                   user_account=user.account_identifier)
     return user
 
 
@@ -126,6 +129,7 @@ def set_active(user: User, active: bool) -> None:
     user.active = active
     user.session_generation += 1  # existing sessions stop working either way
     db.session.commit()
+    security_event("user_activated" if active else "user_deactivated", username=user.username)
 
 
 def set_password(user: User, password: str) -> None:
@@ -133,8 +137,19 @@ def set_password(user: User, password: str) -> None:
     user.password_hash = hash_password(password)
     user.session_generation += 1
     db.session.commit()
+    security_event("password_set", username=user.username)
 
 
 def revoke_sessions(user: User) -> None:
     user.session_generation += 1
     db.session.commit()
+    security_event("sessions_revoked", username=user.username)
+
+
+def revoke_all_sessions() -> int:
+    """Log every user out everywhere (ASVS 7.4.5); returns how many logins were affected."""
+    result = db.session.execute(update(User).values(
+        session_generation=User.session_generation + 1))
+    db.session.commit()
+    security_event("sessions_revoked", username="*all*", count=result.rowcount)
+    return result.rowcount

@@ -128,3 +128,14 @@ def test_log_lines_cannot_be_forged(client, accounts, events):
                                 "password": "y" * 10})
     for record in events():
         assert "\n" not in record.getMessage() and "\r" not in record.getMessage()
+
+
+def test_user_management_from_the_command_line_is_logged(app, events):
+    runner = app.test_cli_runner()
+    runner.invoke(args=["users", "create", "newbie", "--role", "client", "--account",
+                        "client_sharp", "--password", "a fine long passphrase"])
+    runner.invoke(args=["users", "deactivate", "newbie"])
+    created, deactivated = _only(events(), "user_created"), _only(events(), "user_deactivated")
+    assert (created.actor, created.username, created.role) == ("cli", "newbie", "client")
+    assert deactivated.username == "newbie"
+    assert "a fine long passphrase" not in " ".join(r.getMessage() for r in events())

@@ -188,3 +188,18 @@ def test_deactivation_ends_api_sessions_too(app, client, accounts):
     assert client.get("/api/bots").status_code == 200
     set_active(db.session.get(User, accounts.client_a.id), False)
     assert client.get("/api/bots").status_code == 401
+
+
+def test_an_operator_can_end_one_users_sessions_or_everyones(app, accounts):
+    """ASVS 7.4.5, from the command line: `flask users end-sessions NAME|--all`."""
+    sharp, admin = app.test_client(), app.test_client()
+    sharp.post("/login", data={"username": "sharp", "password": TEST_PASSWORD})
+    admin.post("/login", data={"username": "admin", "password": TEST_PASSWORD})
+    runner = app.test_cli_runner()
+    assert "Ended every session of sharp." in runner.invoke(
+        args=["users", "end-sessions", "sharp"]).output
+    assert sharp.get("/bots").status_code == 302 and admin.get("/bots").status_code == 200
+    assert runner.invoke(args=["users", "end-sessions"]).exit_code != 0
+    assert re.search(r"Ended the sessions of \d+ logins\.", runner.invoke(
+        args=["users", "end-sessions", "--all"]).output)
+    assert admin.get("/bots").status_code == 302
