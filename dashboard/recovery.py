@@ -32,7 +32,7 @@ from werkzeug.utils import secure_filename
 
 from . import lifecycle
 from .gateway import hummingbot
-from .hummingbot import DEFAULT_IMAGE, BotRun, HummingbotClient, HummingbotError, LiveBot
+from .hummingbot import BotRun, HummingbotClient, HummingbotError, LiveBot
 from .models import Bot, BotEvent, db
 from .registry import TRANSITIONAL, create_bot, record_event, restore_bot, utcnow
 from .status import (
@@ -134,44 +134,20 @@ class OrphanFacts:
         return settings.as_dict() if settings is not None else {}
 
 
-CONFIG_FILE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
-IMAGE_NAME = re.compile(lifecycle.IMAGE_PATTERN)
-
-
 def settings_from(raw: Mapping[str, Any]) -> lifecycle.DeploySettings | None:
-    """Deploy settings from a stored or recorded dict, checked by the deploy form's rules;
-    None when anything in it does not pass."""
-    mode = raw.get("mode")
-    image = raw.get("image") or DEFAULT_IMAGE
-
-    def name(value: Any) -> str | None:
-        if value in (None, ""):
-            return None
-        if not isinstance(value, str) or not CONFIG_FILE_NAME.match(value):
-            raise ValueError(value)
-        return value
-
-    def amount(value: Any) -> float | None:
-        if value in (None, ""):
-            return None
-        number = float(value)
-        if not 0 < number < 1e12:
-            raise ValueError(value)
-        return number
-
+    """Deploy settings from a stored or recorded dict, checked by the deploy form's own rules
+    (`lifecycle.parse_deploy_settings`); None when anything in it does not pass."""
+    controllers = raw.get("controllers") or []
+    if not isinstance(controllers, list | tuple) or not all(isinstance(c, str)
+                                                           for c in controllers):
+        return None
+    form = {key: _str(raw.get(key)) for key in (
+        "mode", "image", "script", "script_config", "max_global_drawdown_quote",
+        "max_controller_drawdown_quote")}
+    form["controllers"] = ", ".join(controllers)
     try:
-        controllers = tuple(name(c) for c in raw.get("controllers") or ())
-        if mode not in ("script", "controllers") or not isinstance(image, str) \
-                or len(image) > 200 or not IMAGE_NAME.match(image) \
-                or (mode == "controllers" and not controllers) or None in controllers:
-            return None
-        return lifecycle.DeploySettings(
-            mode=mode, image=image, script=name(raw.get("script")),
-            script_config=name(raw.get("script_config")), controllers=controllers,
-            max_global_drawdown_quote=amount(raw.get("max_global_drawdown_quote")),
-            max_controller_drawdown_quote=amount(raw.get("max_controller_drawdown_quote")),
-        )
-    except (TypeError, ValueError):
+        return lifecycle.parse_deploy_settings(form)
+    except ValidationError:
         return None
 
 

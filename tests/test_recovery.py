@@ -335,6 +335,17 @@ def test_redeploy_without_stored_settings_goes_to_the_deploy_form(login, missing
     assert 'href="/bots/lost/deploy"' in page.split('id="missing-lost"')[1].split("</tr>")[0]
 
 
+def test_redeploy_with_invalid_stored_settings_goes_to_the_deploy_form(login, missing_bot,
+                                                                      simulator):
+    missing_bot.deploy_settings = {**missing_bot.deploy_settings, "script": "../etc/passwd"}
+    db.session.commit()
+    simulator.reset_counts()
+    admin = login.as_admin()
+    assert admin.post("/recovery/bots/lost/redeploy").headers["Location"] == "/bots/lost/deploy"
+    assert simulator.request_count("POST", "/bot-orchestration/deploy-v2-script") == 0
+    assert "stored deploy settings of lost are not valid" in flashes(admin.get("/recovery"))
+
+
 def test_mark_stopped_after_checking_hummingbot_again(login, simulator, missing_bot):
     admin = login.as_admin()
     simulator.seed_bot(missing_bot.instance_name, script="simple_pmm.py")  # it came back
