@@ -106,13 +106,6 @@ class OrphanFacts:
         return None
 
     @property
-    def controller_names(self) -> list[str]:
-        names = self.deployment_config.get("controllers_config")
-        if isinstance(names, list) and names and all(isinstance(n, str) for n in names):
-            return names
-        return sorted(self.live.controllers)
-
-    @property
     def deploy_settings(self) -> dict[str, Any]:
         """The deploy body bot-runs recorded, as our deploy settings ({} when unknown), so a
         later Redeploy sends what Hummingbot was sent."""
@@ -134,6 +127,10 @@ class OrphanFacts:
         return settings.as_dict() if settings is not None else {}
 
 
+def _str(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
 def settings_from(raw: Mapping[str, Any]) -> lifecycle.DeploySettings | None:
     """Deploy settings from a stored or recorded dict, checked by the deploy form's own rules
     (`lifecycle.parse_deploy_settings`); None when anything in it does not pass."""
@@ -149,10 +146,6 @@ def settings_from(raw: Mapping[str, Any]) -> lifecycle.DeploySettings | None:
         return lifecycle.parse_deploy_settings(form)
     except ValidationError:
         return None
-
-
-def _str(value: Any) -> str:
-    return "" if value is None else str(value)
 
 
 @dataclass
