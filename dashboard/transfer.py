@@ -117,7 +117,7 @@ def plan_import(text: str | bytes) -> ImportPlan:
             fields = validate_bot(raw, max_config_bytes=max_bytes)
         except ValidationError as exc:
             raise ImportFileError(
-                f"Entry {key!r} is not valid: {exc}. Nothing was imported."
+                f"Entry {key!r} is not valid: {exc} Nothing was imported."
             ) from exc
         if fields.id in seen_ids:
             raise ImportFileError(

@@ -139,4 +139,5 @@ def test_cli_import_of_a_malformed_file_fails_clearly(app, tmp_path):
     result = app.test_cli_runner().invoke(args=["bots", "import", str(source)])
     assert result.exit_code != 0
     assert "Entry 'bad' is not valid" in result.output and "Nothing was imported" in result.output
+    assert ".." not in result.output  # regression: "is required.. Nothing was imported"
     assert count_bots() == 0
