@@ -87,6 +87,7 @@ def test_a_whole_session_runs_without_a_single_csp_violation(chromium, server, s
 
     # Control: the page does report a violation when there is one (blocked before any request).
     directive = page.evaluate("""() => new Promise((resolve) => {
+        setTimeout(() => resolve("no violation reported within 10 s"), 10000);
         document.addEventListener("securitypolicyviolation",
                                   (event) => resolve(event.violatedDirective), {once: true});
         const img = document.createElement("img");
