@@ -36,7 +36,9 @@ def test_login_form_keeps_the_username_after_failure(client, accounts):
     assert 'value="admin"' in page
 
 
-@pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/x", "/\\evil"])
+@pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/x", "/\\evil",
+                                    # browsers drop tabs and newlines: "//evil.example"
+                                    "/\t/evil.example", "/\n/evil.example", "/\r\n/evil"])
 def test_login_never_redirects_off_site(client, accounts, target):
     response = log_in(client, "admin", TEST_PASSWORD, next=target)
     assert response.headers["Location"] == "/bots"
