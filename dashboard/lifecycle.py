@@ -10,6 +10,7 @@ ambiguous outcome (timeout, crash) stays `deploying` until reconcile finds the b
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -67,7 +68,6 @@ IMAGE_PATTERN = r"^[a-z0-9][a-z0-9._/-]*(:[A-Za-z0-9._-]+)?$"
 
 def parse_deploy_settings(form: dict[str, Any]) -> DeploySettings:
     """Check the deploy form; raise ValidationError with a message per bad field."""
-    import re
 
     from .validation import ValidationError
 
@@ -383,13 +383,16 @@ class ReconcileReport:
 
 
 def _deployed_as(bot: Bot, snapshot: LiveSnapshot) -> LiveBot | None:
-    """The live bot an in-flight deploy produced: `<name>-<tag>-<timestamp>`."""
-    if bot.instance_name and bot.instance_name in snapshot.bots:
-        return snapshot.bots[bot.instance_name]
+    """The live bot an in-flight deploy produced: `<name>-<tag>-<YYYYmmdd>-<HHMMSS>`.
+
+    Found by the request tag, not by the current name (the definition may have been renamed
+    since), and never by the instance name of an earlier deploy."""
     if not bot.deploy_request_id:
+        if bot.instance_name and bot.instance_name in snapshot.bots:
+            return snapshot.bots[bot.instance_name]
         return None
-    prefix = f"{bot.name}-{request_tag(bot.deploy_request_id)}-"
-    found = [live for name, live in snapshot.bots.items() if name.startswith(prefix)]
+    tagged = re.compile(rf"-{re.escape(request_tag(bot.deploy_request_id))}-\d{{8}}-\d{{6}}$")
+    found = [live for name, live in snapshot.bots.items() if tagged.search(name)]
     return found[0] if len(found) == 1 else None
 
 

@@ -267,3 +267,21 @@ def test_a_server_killed_mid_deploy_is_settled_by_the_next_servers_periodic_reco
 def _ignore(errors, call):
     with contextlib.suppress(errors):
         call()
+
+
+def test_a_deploy_in_flight_is_found_even_if_the_bot_was_renamed_meanwhile(app, make_bot,
+                                                                          sim):
+    """The edit form is open while a deploy's outcome is unknown; the request tag, not the
+    current name, identifies what that deploy created."""
+    bot = make_bot()
+    bot.status, bot.deploy_request_id = "deploying", "abc123" + "0" * 26
+    bot.deploy_requested_at = utcnow()
+    db.session.commit()
+    live_name = sim.seed_bot("pmm-btc-abc123", timestamped=True)
+    bot.name = "pmm-btc-renamed"
+    db.session.commit()
+    report = reconcile()
+    assert report.settled == ["pmm-btc"]
+    assert report.orphans == []
+    db.session.expire_all()
+    assert db.session.get(Bot, "pmm-btc").instance_name == live_name
