@@ -68,7 +68,6 @@ IMAGE_PATTERN = r"^[a-z0-9][a-z0-9._/-]*(:[A-Za-z0-9._-]+)?$"
 
 def parse_deploy_settings(form: dict[str, Any]) -> DeploySettings:
     """Check the deploy form; raise ValidationError with a message per bad field."""
-
     from .validation import ValidationError
 
     errors: dict[str, str] = {}
