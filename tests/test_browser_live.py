@@ -139,5 +139,13 @@ def test_list_follows_hummingbot_live_and_survives_it_going_away(chromium, serve
     page.goto(server.url + "/bots/sim-bot")
     assert page.locator("#live table.performance").is_visible()
     screenshot(page, "live-detail")
+
+    # The lifecycle pages: a deploy form and a confirmation, keyboard-reachable.
+    page.goto(server.url + "/bots/grid-eth/deploy")
+    assert page.locator("input[name=mode][value=controllers]").is_checked()
+    screenshot(page, "deploy-form")
+    page.goto(server.url + "/bots/grid-eth/stop")
+    assert page.locator("input[name=cancel_orders][value='1']").is_checked()
+    screenshot(page, "confirm-stop")
     context.close()
     assert csp.violations == []
