@@ -102,8 +102,12 @@ def _badge_for_live_word(bot: Bot, word: str) -> str:
     if word == "trading_stopped":
         return "stopped_container_up"
     if word == "stopped_active":
-        # A plain script bot always reports "stopped"; recently_active says it is alive.
-        return "running_script" if is_script_bot(bot) else "stopped_container_up"
+        # A plain script bot always reports "stopped"; recently_active says it is alive, but
+        # not whether it trades: after a stop sent from here (a stopped definition with an
+        # instance name), the definition knows better.
+        stopped_here = bot.status == "stopped" and bot.instance_name is not None
+        return "running_script" if is_script_bot(bot) and not stopped_here \
+            else "stopped_container_up"
     if word == "stopped":
         return "stopped_container_up"  # the container is up, nothing heard from it yet
     if word == "absent":  # reconcile looked and it was not there

@@ -527,3 +527,17 @@ def test_clients_get_404_on_every_lifecycle_route(app, login, make_bot, sim, pat
     assert client.post(f"/bots/{bot_id}/{path}", data=SCRIPT_FORM).status_code == 404
     assert deploy_requests(sim) == 0
     assert fresh(bot_id).status == "stopped"
+
+
+def test_a_stopped_script_bot_does_not_read_running(app, login, make_bot, sim):
+    """A plain script bot reports `stopped` + recently_active whether it trades or not; after
+    the operator stopped it, the badge must not go on saying Running (script)."""
+    make_bot()
+    admin = login.as_admin()
+    admin.post("/bots/pmm-btc/deploy", data=SCRIPT_FORM)
+    sim.advance(6)
+    assert badge(admin, "pmm-btc") == "running_script"
+    admin.post("/bots/pmm-btc/stop", data={"cancel_orders": "1"})
+    assert badge(admin, "pmm-btc") == "stopped_container_up"
+    admin.post("/bots/pmm-btc/start")
+    assert badge(admin, "pmm-btc") == "running_script"

@@ -83,6 +83,19 @@ def test_stopped_but_recently_active_script_bot_is_running_script():
     assert (row.display_status, row.label) == ("running_script", "Running (script)")
 
 
+def test_a_script_bot_the_operator_stopped_is_stopped_container_up():
+    # Hummingbot's report is the same whether a script bot trades or not: the definition
+    # knows the operator stopped it.
+    definition = bot(status="stopped", strategy="pure_market_making", instance_name="s-1")
+    row = row_for(definition, snap(live("s-1", "stopped", recently_active=True)))
+    assert row.display_status == "stopped_container_up"
+    definition.last_seen_status, definition.last_seen_at = "stopped_active", NOW
+    assert row_for(definition, UNREACHABLE).display_status == "stopped_container_up"
+    # A bot from before (no instance name) whose definition says stopped: by strategy.
+    legacy = bot("legacy", status="stopped")
+    assert row_for(legacy, snap(live("legacy", "stopped"))).display_status == "running_script"
+
+
 def test_stopped_but_recently_active_controller_bot_is_stopped_container_up():
     definition = bot(status="running", strategy="v2_with_controllers", instance_name="c-1")
     row = row_for(definition, snap(live("c-1", "stopped", recently_active=True)))
@@ -90,9 +103,9 @@ def test_stopped_but_recently_active_controller_bot_is_stopped_container_up():
 
 
 def test_deploy_mode_decides_script_or_controllers_over_the_strategy_name():
-    as_script = bot(strategy="v2_with_controllers", instance_name="x-1",
+    as_script = bot(strategy="v2_with_controllers", instance_name="x-1", status="running",
                     deploy_settings={"mode": "script"})
-    as_controllers = bot(strategy="simple_pmm", instance_name="x-1",
+    as_controllers = bot(strategy="simple_pmm", instance_name="x-1", status="running",
                          deploy_settings={"mode": "controllers"})
     report = snap(live("x-1", "stopped", recently_active=True))
     assert row_for(as_script, report).display_status == "running_script"
