@@ -422,6 +422,8 @@ def reconcile(actor: str = "reconcile", only: str | None = None) -> ReconcileRep
     archives: dict[str, str | None] = {}
     to_change = []
     for bot in db.session.scalars(candidates).all():
+        if _newer_than(bot, snapshot):
+            continue  # written after the status was read (a deploy just ended): next pass
         if bot.status == "running" and match_live(bot, snapshot.bots) is None:
             report.missing.append(bot.id)
         if bot.status == "stopping" and match_live(bot, snapshot.bots) is None:
@@ -433,13 +435,18 @@ def reconcile(actor: str = "reconcile", only: str | None = None) -> ReconcileRep
             .execution_options(populate_existing=True)
         for bot in db.session.scalars(locked):
             # Re-checked on the locked, current row: another pass may have settled it.
-            if _needs_change(bot, snapshot, now, grace, archives):
+            if not _newer_than(bot, snapshot) and _needs_change(bot, snapshot, now, grace,
+                                                               archives):
                 _reconcile_one(bot, snapshot, now, grace, actor, report, archives)
     if only is None:
         report.orphans = orphans(db.session.scalars(select(Bot)).all(), snapshot)
     db.session.commit()
     record_last_seen(snapshot)
     return report
+
+
+def _newer_than(bot: Bot, snapshot: LiveSnapshot) -> bool:
+    return bot.updated_at is not None and bot.updated_at >= snapshot.fetched_at
 
 
 def _archive_outcome(bot: Bot, now, grace) -> str | None:

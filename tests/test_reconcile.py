@@ -285,3 +285,18 @@ def test_a_deploy_in_flight_is_found_even_if_the_bot_was_renamed_meanwhile(app, 
     assert report.orphans == []
     db.session.expire_all()
     assert db.session.get(Bot, "pmm-btc").instance_name == live_name
+
+
+def test_a_row_changed_after_the_status_was_read_is_left_for_the_next_pass(app, make_bot,
+                                                                          sim):
+    """A deploy that finishes between reconcile's status call and its read of the rows is
+    not in that status yet: it must not be recorded as gone missing."""
+    bot = make_bot()
+    bot.status, bot.instance_name = "running", "pmm-btc-abc123-20260101-000000"
+    db.session.commit()
+    # As if written a moment after the snapshot (now() is fixed inside the test transaction).
+    db.session.execute(sa.update(Bot).values(updated_at=utcnow() + timedelta(seconds=5)))
+    report = reconcile()
+    assert report.missing == []
+    assert db.session.scalar(select(func.count()).where(
+        BotEvent.action == "went_missing")) == 0
