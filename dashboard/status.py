@@ -169,9 +169,11 @@ def orphans(definitions: Iterable[Bot], snapshot: LiveSnapshot) -> list[LiveBot]
 class StatusFeed:
     """One status call per `ttl` seconds per process, shared by every caller.
 
-    Callers that arrive while a fetch is in flight wait for it and share its answer
-    (single flight). Failures are cached for the same period, so an outage costs one call
-    per period too, and the client's circuit breaker makes that call fail fast.
+    Single flight: one caller fetches while the others wait for its answer, or, when there is
+    an older snapshot to show, get that at once (stale while revalidating), so a slow
+    Hummingbot delays one request per period, not every request. Failures are cached for the
+    same period, so an outage costs one call per period too, and the client's circuit breaker
+    makes that call fail fast.
     """
 
     def __init__(
@@ -186,29 +188,51 @@ class StatusFeed:
         self.ttl = ttl
         self._on_fresh = on_fresh
         self._clock = clock
-        self._lock = threading.Lock()
+        self._state = threading.Lock()  # guards the fields below; never held while fetching
+        self._flight = threading.Lock()  # held by the one caller that is fetching
         self._snapshot: LiveSnapshot | None = None
         self._taken_at = 0.0
+
+    def _current(self, max_age: float) -> LiveSnapshot | None:
+        with self._state:
+            if self._snapshot is not None and self._clock() - self._taken_at < max_age:
+                return self._snapshot
+            return None
 
     def snapshot(self, *, max_age: float | None = None, record: bool = True) -> LiveSnapshot:
         """The shared snapshot, fetched when older than `max_age` (default: the ttl).
 
+        Callers passing `max_age` (lifecycle, reconcile) always wait for a fetch of their own.
         `record=False` skips `on_fresh` (which writes and commits): for callers inside a
         transaction whose locks must outlive the fetch; they record after their commit."""
+        wants_fresh = max_age is not None
         max_age = self.ttl if max_age is None else max_age
-        with self._lock:
-            if self._snapshot is not None and self._clock() - self._taken_at < max_age:
-                return self._snapshot
+        fresh = self._current(max_age)
+        if fresh is not None:
+            return fresh
+        if not self._flight.acquire(blocking=False):
+            with self._state:
+                stale = self._snapshot
+            if stale is not None and not wants_fresh:
+                return stale  # someone is fetching; show what we have meanwhile
+            self._flight.acquire()
+        try:
+            fresh = self._current(max_age)
+            if fresh is not None:
+                return fresh  # fetched by the caller we waited for
             try:
                 snapshot = LiveSnapshot(fetched_at=utcnow(), bots=self._fetch())
             except HummingbotError as exc:
                 snapshot = LiveSnapshot.failed(exc)
-            self._snapshot, self._taken_at = snapshot, self._clock()
+            with self._state:
+                self._snapshot, self._taken_at = snapshot, self._clock()
+        finally:
+            self._flight.release()
         if record and snapshot.reachable and self._on_fresh is not None:
             self._on_fresh(snapshot)
         return snapshot
 
     def invalidate(self) -> None:
         """After a lifecycle action, so the next page shows its effect."""
-        with self._lock:
+        with self._state:
             self._snapshot = None

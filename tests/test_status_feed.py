@@ -265,3 +265,33 @@ def test_a_fresh_status_does_not_reload_the_rows_one_by_one(app, login, make_bot
     few = statements_with_live_bots(0, 2)
     many = statements_with_live_bots(2, 25)
     assert many == few, counted
+
+
+def test_a_slow_refresh_serves_the_previous_snapshot_to_everyone_else():
+    """Regression: every request thread waited for one slow status fetch (up to ~16 s)."""
+    import threading
+    import time as real_time
+
+    from dashboard.status import StatusFeed
+
+    release, calls = threading.Event(), []
+
+    def fetch():
+        calls.append(1)
+        if len(calls) == 2:
+            release.wait(10)  # the second fetch hangs like a slow Hummingbot
+        return {}
+
+    now = [0.0]
+    feed = StatusFeed(fetch, ttl=2.0, clock=lambda: now[0])
+    first = feed.snapshot()
+    now[0] = 5.0  # the snapshot is stale
+    refresher = threading.Thread(target=feed.snapshot)
+    refresher.start()
+    while len(calls) < 2:
+        real_time.sleep(0.005)
+    assert feed.snapshot() is first  # answered at once, while the refresh is in flight
+    release.set()
+    refresher.join(10)
+    assert feed.snapshot() is not first
+    assert len(calls) == 2
