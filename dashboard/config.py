@@ -108,6 +108,7 @@ class Settings:
     hummingbot_password: str
     hummingbot_connect_timeout: float
     hummingbot_read_timeout: float
+    hummingbot_deploy_timeout: float
     hummingbot_extra_headers: dict[str, str]
     status_cache_seconds: float
     breaker_threshold: int
@@ -139,6 +140,7 @@ class Settings:
             "HUMMINGBOT_API_PASSWORD": self.hummingbot_password,
             "HUMMINGBOT_CONNECT_TIMEOUT": self.hummingbot_connect_timeout,
             "HUMMINGBOT_READ_TIMEOUT": self.hummingbot_read_timeout,
+            "HUMMINGBOT_DEPLOY_TIMEOUT": self.hummingbot_deploy_timeout,
             "HUMMINGBOT_EXTRA_HEADERS": self.hummingbot_extra_headers,
             "STATUS_CACHE_SECONDS": self.status_cache_seconds,
             "HUMMINGBOT_BREAKER_THRESHOLD": self.breaker_threshold,
@@ -216,6 +218,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         hummingbot_password=env.get("HUMMINGBOT_API_PASSWORD", DEFAULT_HUMMINGBOT_CREDENTIALS[1]),
         hummingbot_connect_timeout=_float(env, "HUMMINGBOT_CONNECT_TIMEOUT", 2.0),
         hummingbot_read_timeout=_float(env, "HUMMINGBOT_READ_TIMEOUT", 5.0),
+        hummingbot_deploy_timeout=_float(env, "HUMMINGBOT_DEPLOY_TIMEOUT", 30.0),
         hummingbot_extra_headers={str(k): str(v) for k, v in extra_headers.items()},
         status_cache_seconds=_float(env, "STATUS_CACHE_SECONDS", 2.0),
         breaker_threshold=_int(env, "HUMMINGBOT_BREAKER_THRESHOLD", 3),

@@ -1028,6 +1028,7 @@ def client_from_settings(
         settings.get("HUMMINGBOT_API_PASSWORD") or "",
         connect_timeout=float(settings.get("HUMMINGBOT_CONNECT_TIMEOUT") or 2.0),
         read_timeout=float(settings.get("HUMMINGBOT_READ_TIMEOUT") or 5.0),
+        deploy_timeout=float(settings.get("HUMMINGBOT_DEPLOY_TIMEOUT") or 30.0),
         extra_headers={str(k): str(v) for k, v in extra.items()},
         breaker=breaker,
     )

@@ -148,3 +148,12 @@ def test_logged_in_page_with_database_down_is_a_clean_503(accounts):
         request_id = response.headers["X-Request-ID"]
         assert request_id and request_id in response.get_data(as_text=True)
         assert "Traceback" not in response.get_data(as_text=True)
+
+
+def test_deploy_timeout_is_a_setting_that_reaches_the_client():
+    from dashboard.hummingbot import client_from_settings
+
+    settings = load_settings({"HUMMINGBOT_DEPLOY_TIMEOUT": "45",
+                              "HUMMINGBOT_API_URL": "http://127.0.0.1:9"})
+    client = client_from_settings(settings.as_flask_config())
+    assert client.deploy_timeout == 45.0
