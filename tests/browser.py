@@ -49,6 +49,28 @@ class CspWatcher:
             self.violations.append(message.text)
 
 
+@pytest.fixture(scope="module")
+def chromium():
+    """One headless Chromium per test module (registered as a plugin in tests/conftest.py)."""
+    path = require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=path, args=CHROMIUM_FLAGS)
+        yield browser
+        browser.close()
+
+
+def log_in(page, server, username: str, password: str | None = None) -> None:
+    from tests.conftest import TEST_PASSWORD
+
+    page.goto(server.url + "/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password or TEST_PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/bots")
+
+
 def screenshot(page, name: str) -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"

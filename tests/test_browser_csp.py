@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser import CHROMIUM_FLAGS, CspWatcher, require_chromium, screenshot
+from tests.browser import CspWatcher, screenshot
 from tests.conftest import TEST_PASSWORD, make_bot_data
 from tests.servers import Browser, running_server
 
@@ -23,16 +23,6 @@ document.addEventListener("securitypolicyviolation", (event) => {
 });
 """
 
-
-@pytest.fixture(scope="module")
-def chromium():
-    path = require_chromium()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=path, args=CHROMIUM_FLAGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

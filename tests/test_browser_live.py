@@ -6,22 +6,12 @@ from __future__ import annotations
 import pytest
 
 from dashboard.models import Bot, db
-from tests.browser import CHROMIUM_FLAGS, CspWatcher, require_chromium, screenshot
-from tests.conftest import TEST_PASSWORD, make_bot_data
+from tests.browser import CspWatcher, log_in, screenshot
+from tests.conftest import make_bot_data
 from tests.servers import running_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-
-@pytest.fixture(scope="module")
-def chromium():
-    path = require_chromium()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=path, args=CHROMIUM_FLAGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
@@ -31,13 +21,6 @@ def server(committed_app, migrated, server_env):
     with running_server(migrated, **env) as running:
         yield running
 
-
-def log_in(page, server, username):
-    page.goto(server.url + "/login")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", TEST_PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url("**/bots")
 
 
 def wait_until(page, condition, seconds: float = 10.0) -> None:

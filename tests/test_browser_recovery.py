@@ -10,24 +10,13 @@ import pytest
 
 from dashboard.models import Bot, db
 from dashboard.registry import archive_bot, create_bot, utcnow
-from tests.browser import CHROMIUM_FLAGS, CspWatcher, require_chromium, screenshot
+from tests.browser import CspWatcher, log_in, screenshot
 from tests.conftest import make_bot_data
 from tests.servers import running_server
-from tests.test_browser_registry import log_in
 from tests.test_transfer import OLD_METADATA
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-
-@pytest.fixture(scope="module")
-def chromium():
-    path = require_chromium()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=path, args=CHROMIUM_FLAGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

@@ -2,22 +2,12 @@
 
 import pytest
 
-from tests.browser import CHROMIUM_FLAGS, CspWatcher, require_chromium, screenshot
+from tests.browser import CspWatcher, log_in, screenshot
 from tests.conftest import TEST_PASSWORD, make_bot_data
 from tests.servers import Browser, running_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-
-@pytest.fixture(scope="module")
-def chromium():
-    path = require_chromium()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=path, args=CHROMIUM_FLAGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
@@ -25,13 +15,6 @@ def server(committed_app, migrated, server_env):
     with running_server(migrated, **server_env) as running:
         yield running
 
-
-def log_in(page, server, username):
-    page.goto(server.url + "/login")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", TEST_PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url("**/bots")
 
 
 def test_admin_creates_a_bot_and_a_client_sees_only_its_own(chromium, server):

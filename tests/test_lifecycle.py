@@ -5,7 +5,6 @@ ambiguous outcomes; crashes settled by reconcile; concurrent deploys make one re
 from __future__ import annotations
 
 import json
-import threading
 from datetime import timedelta
 
 import pytest
@@ -14,6 +13,7 @@ from sqlalchemy import select
 from dashboard import lifecycle
 from dashboard.models import Bot, BotEvent, db
 from dashboard.registry import utcnow
+from tests.concurrency import run_together
 from tests.conftest import Login
 
 DEPLOY_SCRIPT = "/bot-orchestration/deploy-v2-script"
@@ -414,28 +414,6 @@ def test_crash_recovery_from_a_seeded_tagged_bot(app, make_bot, sim):
 
 
 # ----------------------------------------------------------------- concurrent deploys
-def run_together(count: int, work) -> list:
-    barrier = threading.Barrier(count)
-    results: list = [None] * count
-    errors: list = []
-
-    def run(i):
-        try:
-            barrier.wait(10)
-            results[i] = work(i)
-        except Exception as exc:  # collected and re-raised in the test's thread
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
-    if errors:
-        raise errors[0]
-    return results
-
-
 def committed_bot(app, **changes) -> None:
     from dashboard.registry import create_bot
     from tests.conftest import make_bot_data

@@ -13,6 +13,7 @@ from dashboard.gateway import Hummingbot, record_last_seen
 from dashboard.hummingbot import CircuitBreaker
 from dashboard.models import Bot, db
 from dashboard.status import StatusFeed
+from tests.concurrency import run_together
 from tests.conftest import Login
 from tests.simulator_fixtures import ManualClock
 
@@ -21,29 +22,6 @@ STATUS = "/bot-orchestration/status"
 
 def status_calls(simulator) -> int:
     return simulator.request_count("GET", STATUS)
-
-
-def in_threads(count: int, work) -> list:
-    """Run `work(i)` in `count` threads released together; re-raise the first failure."""
-    barrier = threading.Barrier(count)
-    results: list = [None] * count
-    errors: list = []
-
-    def run(i):
-        try:
-            barrier.wait(10)
-            results[i] = work(i)
-        except Exception as exc:  # collected and re-raised in the test's thread
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
-    if errors:
-        raise errors[0]
-    return results
 
 
 @pytest.fixture
@@ -60,7 +38,7 @@ def test_twenty_viewers_at_once_cause_one_status_call(simulator, feed_parts):
     simulator.seed_bot("pmm-btc-1", controllers=["pmm_btc_1"])
     feed = StatusFeed(client.status, ttl=2.0, clock=clock)
 
-    snapshots = in_threads(20, lambda i: feed.snapshot())
+    snapshots = run_together(20, lambda i: feed.snapshot())
 
     assert status_calls(simulator) == 1
     assert all(s is snapshots[0] for s in snapshots)  # one answer shared by all
@@ -73,10 +51,10 @@ def test_a_new_period_causes_exactly_one_more_call(simulator, feed_parts):
     for _ in range(5):
         feed.snapshot()
     clock.advance(1.9)
-    in_threads(10, lambda i: feed.snapshot())
+    run_together(10, lambda i: feed.snapshot())
     assert status_calls(simulator) == 1
     clock.advance(0.2)  # past the period
-    in_threads(10, lambda i: feed.snapshot())
+    run_together(10, lambda i: feed.snapshot())
     assert status_calls(simulator) == 2
     clock.advance(2.5)
     feed.snapshot()
@@ -87,7 +65,7 @@ def test_failures_are_cached_for_the_period_too(simulator, feed_parts):
     clock, client = feed_parts
     feed = StatusFeed(client.status, ttl=2.0, clock=clock)
     simulator.set_fault("error500")
-    snapshots = in_threads(10, lambda i: feed.snapshot())
+    snapshots = run_together(10, lambda i: feed.snapshot())
     assert status_calls(simulator) == 1
     assert all(not s.reachable and s.error_kind == "protocol" for s in snapshots)
 
@@ -180,7 +158,7 @@ def test_many_viewers_in_threads_against_a_real_session_pool(committed_app, acco
         codes.append(browser.get("/api/bots").status_code)
         return codes
 
-    results = in_threads(20, viewer)
+    results = run_together(20, viewer)
     assert all(code == 200 for codes in results for code in codes)
     assert status_calls(simulator) == 1
 
@@ -269,7 +247,6 @@ def test_a_fresh_status_does_not_reload_the_rows_one_by_one(app, login, make_bot
 
 def test_a_slow_refresh_serves_the_previous_snapshot_to_everyone_else():
     """Regression: every request thread waited for one slow status fetch (up to ~16 s)."""
-    import threading
     import time as real_time
 
     from dashboard.status import StatusFeed
