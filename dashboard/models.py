@@ -100,8 +100,11 @@ class Bot(db.Model):
             "status IN (" + ", ".join(f"'{s}'" for s in BOT_STATUSES) + ")", name="status"
         ),
     )
-    # Optimistic locking: every UPDATE checks and bumps `version`.
-    __mapper_args__ = {"version_id_col": version}
+    # Optimistic locking of the definition: every UPDATE checks `version`, but only edits of the
+    # definition bump it (registry.py, transfer.py). Lifecycle and reconcile change the status
+    # under a row lock; bumping the version for them would turn an open edit form into a false
+    # conflict the moment a deploy settles.
+    __mapper_args__ = {"version_id_col": version, "version_id_generator": False}
 
     @property
     def is_archived(self) -> bool:

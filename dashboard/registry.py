@@ -40,6 +40,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
+def bump_version(bot: Bot) -> None:
+    """An edit of the definition: forms loaded before it now get a conflict, not a lost update."""
+    bot.version = bot.version + 1
+
+
 def actor_name(user: User | None) -> str:
     return user.username if user is not None else "system"
 
@@ -177,6 +182,7 @@ def update_bot(bot: Bot, data: Mapping[str, Any], actor: str, *, expected_versio
         return bot
     for field, (_before, after) in changes.items():
         setattr(bot, field, after)
+    bump_version(bot)
     record_event(bot, "edited", actor, from_status=bot.status, to_status=bot.status,
                  details={"changes": changes})
     try:
@@ -195,6 +201,7 @@ def archive_bot(bot: Bot, actor: str) -> Bot:
     before = bot.status
     bot.status = "archived"
     bot.archived_at = utcnow()
+    bump_version(bot)
     record_event(bot, "archived", actor, from_status=before, to_status="archived")
     db.session.commit()
     return bot
@@ -209,6 +216,7 @@ def restore_bot(bot: Bot, actor: str) -> Bot:
         )
     bot.status = "stopped"
     bot.archived_at = None
+    bump_version(bot)
     record_event(bot, "restored", actor, from_status="archived", to_status="stopped")
     db.session.commit()
     return bot

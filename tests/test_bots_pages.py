@@ -195,3 +195,25 @@ def test_xss_payloads_render_escaped(login, make_bot):
     page = login.as_admin().get("/bots/pmm-btc").get_data(as_text=True)
     assert "<script>alert(1)</script>" not in page
     assert "\\u003cscript\\u003e" in page  # tojson escapes HTML-significant characters
+
+
+def test_a_deploy_settling_while_the_edit_form_is_open_is_not_a_conflict(
+        login, make_bot, simulator):
+    """Regression: reconcile's status change bumped `version`, so the open form conflicted."""
+    from dashboard import lifecycle
+
+    bot = make_bot()
+    db.session.execute(sa.update(Bot).values(
+        status="deploying", deploy_request_id="abcdef0123456789",
+        deploy_requested_at=sa.func.now()))
+    simulator.seed_bot("pmm-btc-abcdef", account="client_sharp", controllers=["pmm_btc_1"],
+                       timestamped=True)
+    client = login.as_admin()
+    form_version = db.session.get(Bot, "pmm-btc").version
+
+    assert lifecycle.reconcile().settled == ["pmm-btc"]
+    response = client.post("/bots/pmm-btc/edit",
+                           data=make_bot_data(pair="ETH-USDT", version=form_version))
+    assert response.status_code == 302
+    db.session.refresh(bot)
+    assert (bot.status, bot.pair, bot.version) == ("running", "ETH-USDT", form_version + 1)
