@@ -23,7 +23,6 @@ from .registry import (
     known_accounts,
     restore_bot,
     update_bot,
-    utcnow,
 )
 from .status import merge_rows
 from .validation import BOT_FIELDS, ValidationError
@@ -70,7 +69,7 @@ def index():
                        per_page=current_app.config["PAGE_SIZE"], error_out=False, count=True)
     context = {
         "page": page, "rows": merge_rows(page.items, snapshot), "snapshot": snapshot,
-        "filters": filters, "statuses": BOT_STATUSES, "as_of": utcnow(),
+        "filters": filters, "statuses": BOT_STATUSES, "as_of": snapshot.fetched_at,
         "poll_seconds": current_app.config["STATUS_POLL_SECONDS"],
     }
     if wants_fragment():
@@ -83,7 +82,7 @@ def detail(bot_id: str):
     bot = get_bot_or_404(bot_id)
     snapshot = hummingbot().feed.snapshot()
     [row] = merge_rows([bot], snapshot)
-    context = {"bot": bot, "row": row, "snapshot": snapshot, "as_of": utcnow(),
+    context = {"bot": bot, "row": row, "snapshot": snapshot, "as_of": snapshot.fetched_at,
                "poll_seconds": current_app.config["STATUS_POLL_SECONDS"]}
     if wants_fragment():
         return render_template("bots/_live.html", **context)

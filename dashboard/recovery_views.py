@@ -9,7 +9,7 @@ from flask_login import current_user
 from . import recovery
 from .access import admin_only, get_bot_or_404
 from .bots import wants_fragment
-from .registry import StateError, actor_name, utcnow
+from .registry import StateError, actor_name
 from .transfer import ImportFileError
 from .validation import BOT_FIELDS, HUMMINGBOT_NAME, ValidationError
 
@@ -32,7 +32,8 @@ def index():
     # A poll keeps the adopt forms already on the page (hx-preserve) and loads new ones
     # on demand, so it costs one shared status call, not two calls per orphan.
     overview = recovery.overview(prefill=0 if fragment else recovery.PREFILL_INLINE)
-    context = {"overview": overview, "snapshot": overview.snapshot, "as_of": utcnow(),
+    context = {"overview": overview, "snapshot": overview.snapshot,
+               "as_of": overview.snapshot.fetched_at,
                "poll_seconds": current_app.config["STATUS_POLL_SECONDS"]}
     if fragment:
         return render_template("recovery/_sections.html", **context)
