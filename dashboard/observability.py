@@ -53,7 +53,9 @@ def log_lifecycle(bot_id: str, action: str, actor: str, from_status: str | None,
     logging.getLogger(EVENT_LOG).info(
         "bot %s: %s", bot_id, action,
         extra={"bot_id": bot_id, "action": action, "actor": actor, "from_status": from_status,
-               "to_status": to_status, "error": details.get("error")},
+               "to_status": to_status, "error": details.get("error"),
+               # Taken now: the line may be formatted later, outside the request.
+               "request_id": g.get("request_id") if has_request_context() else None},
     )
 
 
@@ -106,6 +108,7 @@ def init_app(app: Flask) -> None:
                 "user": user,
                 "htmx": request.headers.get("HX-Request") == "true",
                 "remote": request.remote_addr,
+                "request_id": g.get("request_id"),
             },
         )
         return response
