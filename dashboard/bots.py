@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
+from markupsafe import Markup
 
 from . import lifecycle
 from .access import admin_only, get_bot_or_404, is_htmx
@@ -24,6 +25,7 @@ from .registry import (
     restore_bot,
     update_bot,
 )
+from .rows_cache import bots_generation
 from .status import merge_rows
 from .validation import BOT_FIELDS, ValidationError
 
@@ -65,16 +67,24 @@ def index():
     # The status first: a fresh one records last-seen statuses and commits, which would
     # expire rows loaded before it and re-read them one query each.
     snapshot = hummingbot().feed.snapshot()
-    page = db.paginate(filtered_bots(filters), page=_page_number(),
-                       per_page=current_app.config["PAGE_SIZE"], error_out=False, count=True)
-    context = {
-        "page": page, "rows": merge_rows(page.items, snapshot), "snapshot": snapshot,
-        "filters": filters, "statuses": BOT_STATUSES, "as_of": snapshot.fetched_at,
-        "poll_seconds": current_app.config["STATUS_POLL_SECONDS"],
-    }
+    key = (current_user.role, current_user.account_identifier,
+           tuple(sorted(request.args.items(multi=True))), snapshot.fetched_at,
+           snapshot.error_kind, bots_generation())
+
+    def render_rows() -> str:
+        page = db.paginate(filtered_bots(filters), page=_page_number(),
+                           per_page=current_app.config["PAGE_SIZE"], error_out=False,
+                           count=True)
+        return Markup(render_template(  # noqa: S704 - Jinja output, escaped already
+            "bots/_rows.html", page=page, rows=merge_rows(page.items, snapshot),
+            snapshot=snapshot, as_of=snapshot.fetched_at))
+
+    rows_html = current_app.extensions["rows_cache"].get_or_render(key, render_rows)
     if wants_fragment():
-        return render_template("bots/_rows.html", **context)
-    return render_template("bots/index.html", accounts=known_accounts(), **context)
+        return rows_html
+    return render_template(
+        "bots/index.html", rows_html=rows_html, accounts=known_accounts(), filters=filters,
+        statuses=BOT_STATUSES, poll_seconds=current_app.config["STATUS_POLL_SECONDS"])
 
 
 @bp.route("/bots/<bot_id>")

@@ -122,7 +122,11 @@ def start_periodic_reconcile(app: Flask) -> None:
 
 
 def init_app(app: Flask) -> None:
+    from .rows_cache import RowsCache
+
     app.extensions["hummingbot"] = Hummingbot(app)
+    # Rows are cached no longer than the status they show is shared.
+    app.extensions["rows_cache"] = RowsCache(app.config["STATUS_CACHE_SECONDS"])
     started = threading.Event()
     lock = threading.Lock()
 

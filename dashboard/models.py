@@ -137,6 +137,18 @@ class BotEvent(db.Model):
     __table_args__ = (Index("ix_bot_events_bot_id_occurred_at", "bot_id", "occurred_at"),)
 
 
+class BotChanges(db.Model):
+    """One row: how many statements have changed `bots` (a trigger counts them). The list
+    pages cache their rows under this number, so no process serves rows older than the table."""
+
+    __tablename__ = "bot_changes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    generation: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default=text("0"))
+
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+
 class User(db.Model):
     __tablename__ = "users"
 

@@ -169,6 +169,11 @@ def _decide(entries: list[PlannedEntry]) -> None:
 
 def apply_import(plan: ImportPlan, actor: str, source: str) -> ImportPlan:
     """Write the plan in one transaction; re-checked against the table so it stays idempotent."""
+    # Lock every existing row first, in id order: a transaction that changes several bots
+    # must hold their locks before the first change takes the bot_changes counter's lock, or
+    # it could deadlock with a single edit waiting on that counter.
+    ids = sorted(entry.fields.id for entry in plan.entries)
+    db.session.scalars(select(Bot.id).where(Bot.id.in_(ids)).order_by(Bot.id).with_for_update())
     _decide(plan.entries)
     for entry in plan.entries:
         details = {"source": source, "format": plan.source_format}
