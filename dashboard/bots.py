@@ -67,9 +67,10 @@ def index():
     # The status first: a fresh one records last-seen statuses and commits, which would
     # expire rows loaded before it and re-read them one query each.
     snapshot = hummingbot().feed.snapshot()
-    key = (current_user.role, current_user.account_identifier,
-           tuple(sorted(request.args.items(multi=True))), snapshot.fetched_at,
-           snapshot.error_kind, bots_generation())
+    generation = bots_generation()
+    scope = (current_user.role, current_user.account_identifier)
+    key = (*scope, tuple(sorted(request.args.items(multi=True))), snapshot.fetched_at,
+           snapshot.error_kind, generation)
 
     def render_rows() -> str:
         page = db.paginate(filtered_bots(filters), page=_page_number(),
@@ -79,11 +80,13 @@ def index():
             "bots/_rows.html", page=page, rows=merge_rows(page.items, snapshot),
             snapshot=snapshot, as_of=snapshot.fetched_at))
 
-    rows_html = current_app.extensions["rows_cache"].get_or_render(key, render_rows)
+    cache = current_app.extensions["rows_cache"]
+    rows_html = cache.get_or_render(key, render_rows)
     if wants_fragment():
         return rows_html
+    accounts = cache.get_or_render(("accounts", *scope, generation), known_accounts)
     return render_template(
-        "bots/index.html", rows_html=rows_html, accounts=known_accounts(), filters=filters,
+        "bots/index.html", rows_html=rows_html, accounts=accounts, filters=filters,
         statuses=BOT_STATUSES, poll_seconds=current_app.config["STATUS_POLL_SECONDS"])
 
 

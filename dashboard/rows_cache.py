@@ -1,4 +1,5 @@
-"""Rendered rows of the bot list, shared by every viewer of the same scope and query.
+"""Rendered rows of the bot list (and its account menu), shared by every viewer of the same
+scope and query.
 
 Fifty pollers of one page cost one render per status refresh instead of fifty. An entry is
 keyed by what the rows depend on: the viewer's scope, the query, the status snapshot and the
@@ -13,6 +14,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
+from typing import Any
 
 from sqlalchemy import text
 
@@ -30,9 +32,9 @@ class RowsCache:
         self.ttl = ttl
         self._clock = clock
         self._lock = threading.Lock()
-        self._entries: OrderedDict[Hashable, tuple[float, str]] = OrderedDict()
+        self._entries: OrderedDict[Hashable, tuple[float, Any]] = OrderedDict()
 
-    def get_or_render(self, key: Hashable, render: Callable[[], str]) -> str:
+    def get_or_render(self, key: Hashable, render: Callable[[], Any]) -> Any:
         if self.ttl <= 0:
             return render()
         now = self._clock()
