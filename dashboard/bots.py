@@ -84,10 +84,13 @@ def index():
     rows_html = cache.get_or_render(key, render_rows)
     if wants_fragment():
         return rows_html
-    accounts = cache.get_or_render(("accounts", *scope, generation), known_accounts)
-    return render_template(
-        "bots/index.html", rows_html=rows_html, accounts=accounts, filters=filters,
-        statuses=BOT_STATUSES, poll_seconds=current_app.config["STATUS_POLL_SECONDS"])
+    filters_html = cache.get_or_render(
+        ("filters", *scope, filters, generation),
+        lambda: Markup(render_template(  # noqa: S704 - Jinja output, escaped already
+            "bots/_filters.html", accounts=known_accounts(), filters=filters,
+            statuses=BOT_STATUSES)))
+    return render_template("bots/index.html", rows_html=rows_html, filters_html=filters_html,
+                           poll_seconds=current_app.config["STATUS_POLL_SECONDS"])
 
 
 @bp.route("/bots/<bot_id>")

@@ -1,4 +1,4 @@
-"""Rendered rows of the bot list (and its account menu), shared by every viewer of the same
+"""Rendered rows of the bot list (and its filter form), shared by every viewer of the same
 scope and query.
 
 Fifty pollers of one page cost one render per status refresh instead of fifty. An entry is

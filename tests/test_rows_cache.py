@@ -48,7 +48,7 @@ def test_any_change_to_the_table_is_seen_at_once(login, make_bot, cached):
     make_bot(id="second", name="second", account_identifier="brand_new_account")
     page = admin.get("/bots").get_data(as_text=True)
     assert ">second</a>" in page
-    assert '<option value="brand_new_account"' in page  # the account menu follows too
+    assert '<option value="brand_new_account"' in page  # the filter form follows too
 
 
 def test_scopes_and_queries_do_not_share_entries(login, make_bot, cached):
