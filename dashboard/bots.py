@@ -188,13 +188,7 @@ def deploy(bot_id: str):
     except lifecycle.LifecycleError as exc:
         flash(str(exc), "error")
         return redirect(url_for("bots.detail", bot_id=bot_id))
-    outcome = {
-        "running": (f"Deployed {bot.name} as {bot.instance_name}.", "success"),
-        "deploy_failed": (f"Deploy of {bot.name} failed: {bot.last_error}", "error"),
-    }.get(bot.status, (f"Deploy of {bot.name} sent; its outcome is not known yet. It will "
-                       "not be retried: reconcile settles it from what Hummingbot reports.",
-                       "info"))
-    flash(*outcome)
+    flash(*lifecycle.deploy_outcome(bot))
     return redirect(url_for("bots.detail", bot_id=bot.id))
 
 

@@ -253,6 +253,17 @@ def deploy(bot_id: str, settings: DeploySettings, actor: str) -> Bot:
     return bot
 
 
+def deploy_outcome(bot: Bot, verb: str = "Deploy") -> tuple[str, str]:
+    """What the operator is told after a deploy: (message, flash category)."""
+    done = {"Deploy": "Deployed", "Redeploy": "Redeployed"}[verb]
+    if bot.status == "running":
+        return f"{done} {bot.name} as {bot.instance_name}.", "success"
+    if bot.status == "deploy_failed":
+        return f"{verb} of {bot.name} failed: {bot.last_error}", "error"
+    return (f"{verb} of {bot.name} sent; its outcome is not known yet. It will not be "
+            "retried: reconcile settles it from what Hummingbot reports.", "info")
+
+
 # ---------------------------------------------------------------------------- start / stop
 def _live_instance(bot: Bot) -> str:
     if not bot.instance_name:

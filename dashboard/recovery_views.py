@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from . import recovery
+from . import lifecycle, recovery
 from .access import admin_only, get_bot_or_404
 from .bots import wants_fragment
 from .registry import StateError, actor_name
@@ -95,11 +95,7 @@ def redeploy(bot_id: str):
     except recovery.RecoveryError as exc:
         flash(str(exc), "error")
         return _back()
-    flash(*{
-        "running": (f"Redeployed {bot.name} as {bot.instance_name}.", "success"),
-        "deploy_failed": (f"Redeploy of {bot.name} failed: {bot.last_error}", "error"),
-    }.get(bot.status, (f"Redeploy of {bot.name} sent; its outcome is not known yet. It is not "
-                       "retried: reconcile settles it from what Hummingbot reports.", "info")))
+    flash(*lifecycle.deploy_outcome(bot, "Redeploy"))
     return _back()
 
 
