@@ -1,7 +1,8 @@
 """Who may see what: the one place every view goes through.
 
 Every endpoint is logged-in only unless marked `@public`; `@admin_only` endpoints answer 404 to
-clients (they learn nothing about what exists). `visible_bots` is the single query helper that
+clients (they learn nothing about what exists). With REQUIRE_ADMIN_MFA on, an admin without a
+TOTP second factor is confined to the enrolment page. `visible_bots` is the single query helper that
 scopes bots to the current user's account; `get_bot_or_404` builds on it.
 """
 
@@ -72,6 +73,24 @@ def _login_required_response():
     return redirect(login_url)
 
 
+# What an admin without a second factor may use while REQUIRE_ADMIN_MFA is on (logout and the
+# other public routes are open anyway).
+MFA_ENROLMENT_ENDPOINTS = frozenset({"auth.account_mfa"})
+
+
+def _mfa_enrolment_required_response():
+    enrol_url = url_for("auth.account_mfa")
+    if wants_json():
+        response = jsonify(error="two-factor enrolment required")
+        response.status_code = 403
+        return response
+    if is_htmx():
+        response = make_response("", 200)
+        response.headers["HX-Redirect"] = enrol_url
+        return response
+    return redirect(enrol_url)
+
+
 def enforce_access(app: Flask):
     """`before_request` hook: refuse before the view runs."""
     level = access_level(app, request.endpoint)
@@ -82,6 +101,13 @@ def enforce_access(app: Flask):
 
         security_event("access_denied", reason="login required", endpoint=request.endpoint)
         return _login_required_response()
+    if (app.config.get("REQUIRE_ADMIN_MFA") and current_user.is_admin
+            and not current_user.mfa_enabled and request.endpoint not in MFA_ENROLMENT_ENDPOINTS):
+        from .audit import security_event
+
+        security_event("access_denied", level=logging.WARNING, reason="mfa enrolment required",
+                       endpoint=request.endpoint)
+        return _mfa_enrolment_required_response()
     if level == ADMIN and not current_user.is_admin:
         from .audit import security_event
 

@@ -31,7 +31,7 @@ from flask import (
 from flask_login import AnonymousUserMixin, current_user, login_user, logout_user
 from sqlalchemy.exc import OperationalError
 
-from . import throttle
+from . import mfa, throttle
 from .access import public
 from .audit import loggable_username, security_event
 from .extensions import login_manager
@@ -43,6 +43,10 @@ bp = Blueprint("auth", __name__)
 LOGIN_FAILED = "Invalid username or password."
 THROTTLED = "Too many login attempts. Wait {minutes} and try again."
 SESSION_EXPIRED = "Your session has expired; please log in again."
+MFA_FAILED = "Invalid or expired code."
+MFA_PENDING_EXPIRED = "Your sign-in took too long; please log in again."
+MFA_PENDING = "_mfa_pending"
+MFA_PENDING_SECONDS = 300  # between a right password and the code
 AUTH_AT = "_auth_at"
 SEEN_AT = "_seen_at"
 SEEN_GRANULARITY_SECONDS = 30  # rewrite the cookie at most this often for activity
@@ -155,10 +159,64 @@ def _check_credentials(username: str, password: str, method: str):
         security_event("login_failed", level=logging.WARNING, actor="anonymous",
                        username=loggable_username(username), method=method)
         return None, verdict
+    if method == "basic" and second_factor_expected(user):
+        # Basic cannot carry a second factor: the password alone must not open the API.
+        # The attempt stays counted.
+        security_event("login_refused", level=logging.WARNING, actor="anonymous",
+                       username=user.username, method=method, reason="second factor required")
+        return None, verdict
+    if user.mfa_enabled:
+        # Half a login: the attempt stays counted until the code is right, so a known password
+        # cannot be used to reset the username's count between guesses of the code.
+        security_event("login_password_accepted", actor="anonymous", username=user.username,
+                       method=method)
+        return user, verdict
     throttle.attempt_succeeded(username)
     security_event("login_succeeded", actor=user.username,
                    account=user.account_identifier or "*all*", method=method)
     return user, verdict
+
+
+def second_factor_expected(user: User) -> bool:
+    return user.mfa_enabled or (user.is_admin and current_app.config.get("REQUIRE_ADMIN_MFA"))
+
+
+def _throttled_page(template: str, retry_after: int, **context):
+    flash(throttled_message(retry_after), "error")
+    response = make_response(render_template(template, **context), 429)
+    response.headers["Retry-After"] = str(retry_after)
+    return response
+
+
+# ------------------------------------------------------------------------------ second factor
+def _begin_pending(user: User, next_target: str) -> None:
+    """The password was right; the code is still to come. Nothing of a login yet."""
+    session.clear()
+    target = safe_next(next_target)
+    session[MFA_PENDING] = {
+        "user": user.id,
+        "generation": user.session_generation,
+        "at": int(time.time()),
+        "next": target if len(target) <= 1000 else url_for("bots.index"),
+    }
+
+
+def _pending_user() -> tuple[User | None, str]:
+    """(the user half-way through logging in, where to go next), if the marker is still good:
+    younger than MFA_PENDING_SECONDS, same session generation, account active, TOTP on."""
+    marker = session.get(MFA_PENDING)
+    if not isinstance(marker, dict):
+        return None, ""
+    user_id, generation, at = marker.get("user"), marker.get("generation"), marker.get("at")
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (user_id, generation, at)):
+        return None, ""
+    if not 0 <= time.time() - at <= MFA_PENDING_SECONDS:
+        return None, ""
+    user = db.session.get(User, user_id)
+    if (user is None or not user.active or user.session_generation != generation
+            or not user.mfa_enabled):
+        return None, ""
+    return user, str(marker.get("next") or "")
 
 
 def throttled_message(retry_after: int) -> str:
@@ -197,17 +255,50 @@ def login():
     username = request.form.get("username", "").strip()
     next_target = request.form.get("next", "")
     user, verdict = _check_credentials(username, request.form.get("password", ""), "form")
+    if user is not None and user.mfa_enabled:
+        _begin_pending(user, next_target)
+        return redirect(url_for("auth.login_verify"))
     if user is not None:
         begin_session(user)
         return redirect(safe_next(next_target))
     if not verdict.allowed:
-        flash(throttled_message(verdict.retry_after), "error")
-        response = make_response(render_template("auth/login.html", username=username,
-                                                 next=next_target), 429)
-        response.headers["Retry-After"] = str(verdict.retry_after)
-        return response
+        return _throttled_page("auth/login.html", verdict.retry_after, username=username,
+                               next=next_target)
     flash(LOGIN_FAILED, "error")
     return render_template("auth/login.html", username=username, next=next_target), 401
+
+
+@bp.route("/login/verify", methods=["GET", "POST"])
+@public
+def login_verify():
+    """Second step of a login with TOTP on: the 6-digit code, throttled like the password."""
+    user, next_target = _pending_user()
+    if user is None:
+        if MFA_PENDING in session:
+            session.pop(MFA_PENDING)
+            flash(MFA_PENDING_EXPIRED, "info")
+        return redirect(url_for("auth.login"))
+    if request.method == "GET":
+        return render_template("auth/verify.html")
+    verdict = throttle.begin_attempt(user.username)
+    if not verdict.allowed:
+        g.login_retry_after = verdict.retry_after
+        security_event("login_throttled", level=logging.WARNING, actor="anonymous",
+                       username=user.username, method="totp", limited_by=verdict.limited_by,
+                       retry_after=verdict.retry_after)
+        return _throttled_page("auth/verify.html", verdict.retry_after)
+    if not mfa.consume_code(user, mfa.normalize_code(request.form.get("code", ""))):
+        security_event("mfa_failed", level=logging.WARNING, actor="anonymous",
+                       username=user.username, method="totp")
+        flash(MFA_FAILED, "error")
+        return render_template("auth/verify.html"), 401
+    throttle.attempt_succeeded(user.username)
+    security_event("mfa_succeeded", actor=user.username,
+                   account=user.account_identifier or "*all*", method="totp")
+    security_event("login_succeeded", actor=user.username,
+                   account=user.account_identifier or "*all*", method="form+totp")
+    begin_session(user)
+    return redirect(safe_next(next_target))
 
 
 @bp.route("/logout", methods=["POST"])
@@ -261,3 +352,70 @@ def change_password():
     security_event("password_changed")
     flash("Password changed. Every other session of this login has been logged out.", "success")
     return redirect(url_for("bots.index"))
+
+
+@bp.route("/account/mfa", methods=["GET", "POST"])
+def account_mfa():
+    """Any logged-in user turns the TOTP second factor on (a code confirms the secret first)
+    or off (password and a current code). Both end every other session of the login.
+
+    The secret of an enrolment in progress travels in the form (it is on the page anyway, as
+    text and QR); it is stored only once a code made from it is confirmed, and never shown
+    again after that."""
+    user = db.session.get(User, current_user.id)
+    if request.method == "GET":
+        return _mfa_page(user)
+    action = request.form.get("action", "")
+    if action == "enable" and not user.mfa_enabled:
+        secret = request.form.get("secret", "")
+        if not mfa.is_valid_secret(secret):
+            flash("The enrolment form was not valid; start again.", "error")
+            return _mfa_page(user, status=422)
+        step = mfa.matching_step(secret, mfa.normalize_code(request.form.get("code", "")))
+        if step is None:
+            security_event("mfa_enrolment_failed", level=logging.WARNING)
+            return _mfa_page(user, secret=secret, errors={"code": "is not right."},
+                             status=422)
+        mfa.enable(user, secret, step)
+        begin_session(user)
+        flash("Two-factor authentication is on. Every other session of this login has been "
+              "logged out.", "success")
+        return redirect(url_for("auth.account_mfa"))
+    if action == "disable" and user.mfa_enabled:
+        verdict = throttle.begin_attempt(user.username)
+        if not verdict.allowed:
+            security_event("mfa_disable_throttled", level=logging.WARNING,
+                           retry_after=verdict.retry_after)
+            flash(throttled_message(verdict.retry_after), "error")
+            response = make_response(_mfa_page(user), 429)
+            response.headers["Retry-After"] = str(verdict.retry_after)
+            return response
+        errors: dict[str, str] = {}
+        password_field = "password"  # noqa: S105 - a form field name
+        if authenticate(user.username, request.form.get(password_field, "")) is None:
+            errors[password_field] = "is not right."
+        elif not mfa.consume_code(user, mfa.normalize_code(request.form.get("code", ""))):
+            errors["code"] = "is not right."
+        if errors:
+            security_event("mfa_disable_failed", level=logging.WARNING, fields=sorted(errors))
+            return _mfa_page(user, errors=errors, status=422)
+        throttle.attempt_succeeded(user.username)
+        mfa.disable(user)
+        begin_session(user)
+        flash("Two-factor authentication is off. Every other session of this login has been "
+              "logged out.", "success")
+        return redirect(url_for("auth.account_mfa"))
+    flash("Nothing to do: reload the page and try again.", "error")
+    return _mfa_page(user, status=422)
+
+
+def _mfa_page(user: User, *, secret: str | None = None, errors: dict | None = None,
+              status: int = 200):
+    context: dict = {"errors": errors or {}, "enabled": user.mfa_enabled,
+                     "required": second_factor_expected(user)}
+    if not user.mfa_enabled:
+        secret = secret or mfa.new_secret()
+        uri = mfa.provisioning_uri(secret, user.username)
+        context.update(secret=secret, qr=mfa.qr_data_uri(uri),
+                       secret_groups=" ".join(secret[i:i + 4] for i in range(0, len(secret), 4)))
+    return make_response(render_template("auth/mfa.html", **context), status)

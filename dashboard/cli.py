@@ -72,6 +72,22 @@ def end_sessions_command(username: str | None, everyone: bool):
     click.echo(f"Ended every session of {user.username}.")
 
 
+@users_cli.command("reset-mfa")
+@click.argument("username")
+def reset_mfa_command(username: str):
+    """Recovery for a lost authenticator: turn USERNAME's second factor off and end its
+    sessions. The user logs in with the password and enrols again."""
+    from .mfa import disable
+
+    user = find_user(username)
+    if user is None:
+        raise click.ClickException(f"No user {username}.")
+    had = user.mfa_enabled
+    disable(user, event="mfa_reset", had_mfa=had)
+    state = "removed" if had else "was not set up; nothing removed"
+    click.echo(f"Two-factor authentication for {user.username} {state}; its sessions ended.")
+
+
 @users_cli.command("ensure-admin")
 def ensure_admin_command():
     """On an empty development database, create `admin` with a random password, shown once."""

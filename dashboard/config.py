@@ -101,6 +101,7 @@ class Settings:
     login_max_failures_per_username: int
     login_max_failures_per_ip: int
     trusted_proxy_count: int
+    require_admin_mfa: bool
     database_url: str | None
     port: int
     hummingbot_api_url: str | None
@@ -162,6 +163,8 @@ class Settings:
             "LOGIN_MAX_FAILURES_PER_USERNAME": self.login_max_failures_per_username,
             "LOGIN_MAX_FAILURES_PER_IP": self.login_max_failures_per_ip,
             "TRUSTED_PROXY_COUNT": self.trusted_proxy_count,
+            # Admins without a second factor may only enrol one (access.enforce_access).
+            "REQUIRE_ADMIN_MFA": self.require_admin_mfa,
             # __Host-: Secure, no Domain, Path=/ (ASVS 3.3.1/3.3.3); plain HTTP in development.
             "SESSION_COOKIE_NAME": "__Host-session" if self.is_production else "session",
             "SESSION_COOKIE_HTTPONLY": True,
@@ -211,6 +214,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         login_max_failures_per_username=_at_least(env, "LOGIN_MAX_FAILURES_PER_USERNAME", 10, 1),
         login_max_failures_per_ip=_at_least(env, "LOGIN_MAX_FAILURES_PER_IP", 50, 1),
         trusted_proxy_count=_at_least(env, "TRUSTED_PROXY_COUNT", 0, 0),
+        require_admin_mfa=_bool(env.get("REQUIRE_ADMIN_MFA"), default=app_env == "production"),
         database_url=database_url,
         port=_int(env, "PORT", 5000),
         hummingbot_api_url=(env.get("HUMMINGBOT_API_URL") or None),

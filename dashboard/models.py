@@ -165,6 +165,11 @@ class User(db.Model):
     created_at: Mapped[datetime] = mapped_column(
         DateTime, nullable=False, server_default=func.now()
     )
+    # TOTP second factor (mfa.py): the base32 secret once enrolment is confirmed, when it was
+    # confirmed, and the last accepted time step (a code is never accepted twice).
+    totp_secret: Mapped[str | None] = mapped_column(String)
+    totp_enabled_at: Mapped[datetime | None] = mapped_column(DateTime)
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
 
     __table_args__ = (
         CheckConstraint("role IN ('admin', 'client')", name="role"),
@@ -176,6 +181,13 @@ class User(db.Model):
     @property
     def is_admin(self) -> bool:
         return self.role == "admin"
+
+    @property
+    def mfa_enabled(self) -> bool:
+        return self.totp_secret is not None and self.totp_enabled_at is not None
+
+    def __repr__(self) -> str:  # never the secret or the hash
+        return f"<User {self.id} {self.username} {self.role}>"
 
     # Flask-Login protocol, written out so the session id carries the generation.
     @property

@@ -78,6 +78,7 @@ def base_config(database_url: str, **overrides) -> dict:
         "HUMMINGBOT_API_URL": None,
         "RECONCILE_INTERVAL_SECONDS": 0,  # tests call reconcile themselves
         "HTMX_SOURCE": "local",
+        "REQUIRE_ADMIN_MFA": False,  # tests/test_mfa.py turns it on where it is the subject
     }
     config.update(overrides)
     return config

@@ -136,7 +136,8 @@ def test_every_state_changing_route_is_covered():
     """The refusal test above is generated from the URL map: list what it covers, so that a
     route added with, say, PUT is visibly included."""
     covered = {case.values[0] for case in _cases(STATE_CHANGING)}
-    assert {"auth.login", "auth.logout", "auth.change_password", "bots.new", "bots.edit",
+    assert {"auth.login", "auth.login_verify", "auth.logout", "auth.change_password",
+            "auth.account_mfa", "bots.new", "bots.edit",
             "bots.archive", "bots.restore", "bots.deploy", "bots.lifecycle_action"} <= covered
 
 
