@@ -20,8 +20,9 @@ def start_simulator_if_needed() -> None:
 
     port = int(os.environ.get("SIMULATOR_PORT", "8001"))
     # The real server's default credentials: the simulator is local and for development only.
+    # Realistic: the real server's delays (a new bot listed after a moment, 15 s archives...).
     simulator = start_simulator("127.0.0.1", port, username="admin", password="admin",  # noqa: S106
-                                seed_demo=True)
+                                seed_demo=True, realistic=True)
     os.environ["HUMMINGBOT_API_URL"] = simulator.url
     os.environ["HUMMINGBOT_API_USERNAME"] = simulator.username
     os.environ["HUMMINGBOT_API_PASSWORD"] = simulator.password

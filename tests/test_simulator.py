@@ -464,6 +464,28 @@ def test_bot_runs_are_json_strings_filtered_and_paged(simulator, api):
     assert {r["run_status"] for r in everything["data"]} <= {"CREATED", "STOPPED", "ERROR"}
 
 
+def test_delete_a_bot_run_answers_like_the_server(simulator, api):
+    name = simulator.seed_bot("pmm", controllers=["pmm_btc_1"])
+    run_id = runs(simulator, api, bot_name=name)["data"][0]["id"]
+
+    reply = api.delete(url(simulator, f"/bot-orchestration/bot-runs/{run_id}"))
+    assert reply.status_code == 200
+    assert reply.json() == {
+        "status": "success",
+        "message": f"Bot run {run_id} deleted successfully",
+        "bot_name": name,
+        "archived_folder_deleted": False,
+    }
+    assert runs(simulator, api, bot_name=name)["data"] == []
+    assert name in live_status(simulator, api)  # only the record goes, not the bot
+
+    again = api.delete(url(simulator, f"/bot-orchestration/bot-runs/{run_id}"))
+    assert again.status_code == 404
+    assert again.json() == {"detail": f"Bot run {run_id} not found"}
+    bad = api.delete(url(simulator, "/bot-orchestration/bot-runs/abc"))
+    assert bad.status_code == 422
+
+
 def test_bot_runs_limit_must_be_an_integer(simulator, api):
     reply = api.get(url(simulator, "/bot-orchestration/bot-runs"), params={"limit": "ten"})
     assert reply.status_code == 422
@@ -888,3 +910,129 @@ def test_cli_starts_with_a_fault_switched_on():
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+# ------------------------------------------------------- the real server's timing (section 6)
+def test_a_new_container_is_listed_only_at_the_next_container_poll(simulator, api):
+    simulator.configure(appear_seconds=1.0, warmup_seconds=5.0)
+    simulator.advance(0)
+    name = deploy_controllers(simulator, api)["unique_instance_name"]
+
+    assert name not in live_status(simulator, api)
+    assert status_of(simulator, api, name)["status"] == "not_found"
+    containers = api.get(url(simulator, "/docker/active-containers")).json()
+    assert name in [c["name"] for c in containers]  # Docker has it; the server's list not yet
+    assert runs(simulator, api, bot_name=name)["total"] == 1
+
+    simulator.advance(1.0)
+    assert live_status(simulator, api)[name] == {
+        "status": "stopped",
+        "performance": {},
+        "error_logs": [],
+        "general_logs": live_status(simulator, api)[name]["general_logs"],
+        "recently_active": False,
+        "source": "docker",
+    }
+
+
+def test_an_mqtt_only_bot_has_no_container_no_run_and_outlives_stop_and_archive(simulator, api):
+    simulator.configure(stopping_seconds=15, container_retry_seconds=20)
+    simulator.advance(0)
+    name = simulator.seed_bot("elsewhere", controllers=["pmm_btc_1"], source="mqtt")
+    assert live_status(simulator, api)[name]["source"] == "mqtt"
+    assert runs(simulator, api, bot_name=name)["data"] == []
+    containers = api.get(url(simulator, "/docker/active-containers")).json()
+    assert name not in [c["name"] for c in containers]
+    configs = api.get(url(simulator, f"/controllers/bots/{name}/configs"))
+    assert configs.status_code == 404
+    assert configs.json() == {"detail": f"Bot '{name}' not found"}
+
+    reply = api.post(url(simulator, f"/bot-orchestration/stop-and-archive-bot/{name}")).json()
+    assert reply["status"] == "success"  # the archive "started"
+    assert name not in live_status(simulator, api)
+    simulator.advance(34.9)
+    assert name not in live_status(simulator, api)
+    simulator.advance(0.1)  # the server gave up on the container it never had
+    back = live_status(simulator, api)[name]
+    assert back["source"] == "mqtt"
+    assert back["recently_active"] is True
+    assert runs(simulator, api, bot_name=name)["data"] == []  # nothing was archived
+
+
+def test_an_archived_bot_that_spoke_mqtt_stays_listed_30s_after_its_container_goes(
+    simulator, api
+):
+    simulator.configure(stopping_seconds=15, mqtt_linger_seconds=30)
+    simulator.advance(0)
+    name = simulator.seed_bot("pmm", controllers=["pmm_btc_1"])
+    api.post(url(simulator, f"/bot-orchestration/stop-and-archive-bot/{name}"))
+    simulator.advance(14.9)
+    assert name not in live_status(simulator, api)
+    assert runs(simulator, api, bot_name=name)["data"][0]["deployment_status"] == "DEPLOYED"
+
+    simulator.advance(0.1)  # container removed, files archived
+    assert runs(simulator, api, bot_name=name)["data"][0]["deployment_status"] == "ARCHIVED"
+    containers = api.get(url(simulator, "/docker/active-containers")).json()
+    assert name not in [c["name"] for c in containers]
+    assert live_status(simulator, api)[name]["source"] == "mqtt"  # its last messages
+
+    simulator.advance(29.9)
+    assert name in live_status(simulator, api)
+    simulator.advance(0.1)
+    assert name not in live_status(simulator, api)
+    assert status_of(simulator, api, name)["status"] == "not_found"
+
+
+def test_a_killed_container_stays_listed_until_its_last_message_is_30s_old(simulator, api):
+    simulator.configure(mqtt_linger_seconds=30)
+    simulator.advance(0)
+    name = simulator.seed_bot("pmm", controllers=["pmm_btc_1"])
+    simulator.state.exit_bot(name)
+    exited = api.get(url(simulator, "/docker/exited-containers")).json()
+    assert name in [c["name"] for c in exited]
+    assert live_status(simulator, api)[name]["status"] == "running"  # its last status
+    simulator.advance(30)
+    assert name not in live_status(simulator, api)
+
+
+def test_a_script_deploy_without_script_config_runs_no_script(simulator, api):
+    simulator.configure(warmup_seconds=0)
+    body = {"credentials_profile": "master_account", "script": "twap"}
+    bare = api.post(url(simulator, DEPLOY_SCRIPT), json={**body, "instance_name": "bare"}).json()
+    configured = api.post(
+        url(simulator, DEPLOY_SCRIPT),
+        json={**body, "instance_name": "conf", "script_config": "twap_1.yml"},
+    ).json()
+    assert bare["success"] is True  # accepted: the server does not check
+
+    def messages(name):
+        return [line["msg"] for line in status_of(simulator, api, name)["general_logs"]]
+
+    assert not any(m.startswith("Script") for m in messages(bare["unique_instance_name"]))
+    assert "Script twap started" in messages(configured["unique_instance_name"])
+    state = api.get(simulator.control_url + "/").json()["bots"]
+    assert state[bare["unique_instance_name"]]["runs_script"] is False
+    assert state[configured["unique_instance_name"]]["runs_script"] is True
+
+
+def test_a_restart_loses_the_log_lines_and_bots_do_not_send_them_again(simulator, api):
+    name = simulator.seed_bot("pmm", controllers=["pmm_btc_1"])
+    assert status_of(simulator, api, name)["general_logs"]
+    reply = http.post(simulator.control_url + "/restart", timeout=5)
+    assert reply.status_code == 200
+    simulator.advance(60)
+    after = status_of(simulator, api, name)
+    assert after["general_logs"] == []
+    assert after["status"] == "running"  # its reports come back, its start-up lines do not
+
+
+def test_realistic_settings_are_the_real_servers_and_survive_a_reset():
+    from dashboard.simulator.state import REALISTIC_SETTINGS
+
+    state = SimulatorState(realistic=True)
+    for key, value in REALISTIC_SETTINGS.items():
+        assert state.settings.to_dict()[key] == value
+    state.configure(stopping_seconds=0)
+    state.reset()
+    assert state.settings.stopping_seconds == REALISTIC_SETTINGS["stopping_seconds"]
+    assert SimulatorState().settings.appear_seconds == 0

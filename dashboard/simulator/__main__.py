@@ -27,6 +27,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--warmup-seconds", type=float, default=None)
     parser.add_argument("--stopping-seconds", type=float, default=None)
     parser.add_argument("--seed-demo", action="store_true", help="start with a few live bots")
+    parser.add_argument(
+        "--fast",
+        action="store_true",
+        help="no real-server delays (new bots listed at once, archives in 1 s, ...)",
+    )
     return parser.parse_args(argv)
 
 
@@ -39,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         password=args.password,
         control_port=args.control_port,
         seed_demo=args.seed_demo,
+        realistic=not args.fast,
     )
     settings = {
         "slow_seconds": args.slow_seconds,

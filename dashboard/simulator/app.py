@@ -385,7 +385,7 @@ def create_api_app(state: SimulatorState, username: str, password: str) -> Flask
             }
         )
 
-    @route("/bot-orchestration/bot-runs/<run_id>", "bot_run", ["GET"])
+    @route("/bot-orchestration/bot-runs/<run_id>", "bot_run", ["GET", "DELETE"])
     def bot_run(run_id: str):
         if not run_id.isdigit():
             raise RequestInvalid(
@@ -397,6 +397,17 @@ def create_api_app(state: SimulatorState, username: str, password: str) -> Flask
                         run_id,
                     )
                 ]
+            )
+        if request.method == "DELETE":
+            deleted = state.delete_bot_run(int(run_id))
+            if deleted is None:
+                return detail(f"Bot run {run_id} not found", 404)
+            return json_response(
+                {
+                    "status": "success",
+                    "message": f"Bot run {run_id} deleted successfully",
+                    **deleted,
+                }
             )
         run = state.bot_run(int(run_id))
         if run is None:
@@ -587,6 +598,11 @@ def control_blueprint(state: SimulatorState) -> Blueprint:
 
     @bp.get("/")
     def overview():
+        return json_response(state.snapshot())
+
+    @bp.post("/restart")
+    def restart():
+        state.restart()
         return json_response(state.snapshot())
 
     @bp.post("/reset")

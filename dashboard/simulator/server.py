@@ -158,11 +158,13 @@ def start_simulator(
     password: str = "admin",  # noqa: S107 - the real server's default, for parity
     control_port: int = 0,
     seed_demo: bool = False,
+    realistic: bool = False,
     state: SimulatorState | None = None,
 ) -> RunningSimulator:
     """Serve the simulated API on host:port (0 picks a free port) and its control API on
-    control_port. Returns at once; the servers run in daemon threads until `.stop()`."""
-    state = state or SimulatorState(seed_demo=seed_demo)
+    control_port. Returns at once; the servers run in daemon threads until `.stop()`.
+    `realistic` uses the real server's delays (REALISTIC_SETTINGS) instead of the quick ones."""
+    state = state or SimulatorState(seed_demo=seed_demo, realistic=realistic)
     api = SwitchableListener(host, port, create_api_app(state, username, password))
     control = SwitchableListener(host, control_port, create_control_app(state))
     control.open()

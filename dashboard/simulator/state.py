@@ -31,6 +31,16 @@ DEFAULT_WARMUP_SECONDS = 1.0
 DEFAULT_STOPPING_SECONDS = 1.0
 # Past the dashboard client's default read timeout (5 s), so `slow` really times it out.
 DEFAULT_SLOW_SECONDS = 6.0
+# The real server's timings (HUMMINGBOT_API.md, section 6). The defaults above keep tests quick;
+# `make run` and `python -m dashboard.simulator` use these, so a person sees what the real
+# server does: a new bot absent for a moment, archives that take 15 s, bots heard for 30 s more.
+REALISTIC_SETTINGS = {
+    "warmup_seconds": 5.0,  # the bot's Hummingbot connects over MQTT
+    "appear_seconds": 1.0,  # the server's container poll lists a new container
+    "stopping_seconds": 15.0,  # stop-and-archive waits 15 s, then removes the container
+    "container_retry_seconds": 20.0,  # 10 attempts x 2 s to stop a container that is not there
+    "mqtt_linger_seconds": 30.0,  # a bot heard over MQTT stays listed 30 s after its last word
+}
 
 DEPLOY_PATHS = frozenset(
     {"/bot-orchestration/deploy-v2-script", "/bot-orchestration/deploy-v2-controllers"}
@@ -158,14 +168,20 @@ class SimBot:
     live_configs: dict[str, dict[str, Any]] = field(default_factory=dict)
     trading: bool = True
     stopping_until: float | None = None
-    container_status: str = "running"  # "running" | "exited"
+    # "running" | "exited" | "removed" (archived) | "none" (an MQTT-only bot: no container here)
+    container_status: str = "running"
+    source: str = "docker"  # how the server knows it: its container, or only its MQTT messages
+    appears_at: float = 0.0  # state clock; the server's container poll lists it from then on
+    heard_until: float | None = None  # container gone: listed from its MQTT messages until then
+    runs_script: bool = True  # False: a script deploy without script_config runs nothing
     announced: bool = False  # "started" log written once warm-up ended
     error_logs: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=LOG_LIMIT))
     general_logs: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=LOG_LIMIT))
 
     @property
     def live(self) -> bool:
-        return self.container_status == "running"
+        """Its process runs: in its container, or somewhere this server did not start it."""
+        return self.container_status in ("running", "none")
 
     def log(self, level: str, msg: str, logger_name: str | None = None) -> None:
         level = level.upper()
@@ -223,6 +239,10 @@ class Settings:
     warmup_seconds: float = DEFAULT_WARMUP_SECONDS
     stopping_seconds: float = DEFAULT_STOPPING_SECONDS
     slow_seconds: float = DEFAULT_SLOW_SECONDS
+    # Timings of the real server that tests usually leave at 0 (see REALISTIC_SETTINGS).
+    appear_seconds: float = 0.0
+    container_retry_seconds: float = 0.0
+    mqtt_linger_seconds: float = 0.0
     local_time: str | None = None  # frozen server local time for deploy names (ISO), or None
 
     def to_dict(self) -> dict[str, Any]:
@@ -230,6 +250,9 @@ class Settings:
             "warmup_seconds": self.warmup_seconds,
             "stopping_seconds": self.stopping_seconds,
             "slow_seconds": self.slow_seconds,
+            "appear_seconds": self.appear_seconds,
+            "container_retry_seconds": self.container_retry_seconds,
+            "mqtt_linger_seconds": self.mqtt_linger_seconds,
             "local_time": self.local_time,
         }
 
@@ -264,9 +287,16 @@ def controller_performance(seed: int, elapsed: float) -> dict[str, Any]:
 class SimulatorState:
     """All mutable state of one simulated Hummingbot API. Thread-safe."""
 
-    def __init__(self, *, clock: Callable[[], float] = time.monotonic, seed_demo: bool = False):
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        seed_demo: bool = False,
+        realistic: bool = False,
+    ):
         self._lock = threading.RLock()
         self._real_clock = clock
+        self._default_settings = dict(REALISTIC_SETTINGS) if realistic else {}
         self._reachability_listeners: list[Callable[[bool], None]] = []
         self._wake = threading.Event()
         self.reset(seed_demo=seed_demo)
@@ -277,7 +307,7 @@ class SimulatorState:
         with self._lock:
             was_unreachable = getattr(self, "_faults", {}).get("unreachable") is not None
             self.clock: Callable[[], float] = self._real_clock
-            self.settings = Settings()
+            self.settings = Settings(**self._default_settings)
             self._bots: dict[str, SimBot] = {}
             self._runs: list[BotRunRecord] = []
             self._next_run_id = 1
@@ -416,23 +446,44 @@ class SimulatorState:
         now = self.clock()
         for bot in list(self._bots.values()):
             if bot.stopping_until is not None and now >= bot.stopping_until:
-                self._finish_archive(bot)
-            elif not bot.announced and now >= bot.warmup_until:
+                self._end_archive(bot, bot.stopping_until)
+            if bot.container_status == "removed" and (
+                bot.heard_until is None or now >= bot.heard_until
+            ):
+                del self._bots[bot.name]  # archived and no longer heard: gone for good
+            elif bot.live and not bot.announced and now >= bot.warmup_until:
                 bot.announced = True
                 if bot.kind == "controller":
                     for controller in bot.controllers:
                         bot.log("INFO", f"Controller {controller} started")
-                else:
+                elif bot.runs_script:
                     bot.log("INFO", f"Script {bot.script or 'default'} started")
         return now
 
-    def _finish_archive(self, bot: SimBot) -> None:
-        # Container stopped and removed, files archived: the bot is gone for good.
-        del self._bots[bot.name]
+    def _end_archive(self, bot: SimBot, at: float) -> None:
+        bot.stopping_until = None
+        if bot.source == "mqtt":
+            # No container to stop: the server gives up ("Failed to stop container X after 10
+            # attempts") and the bot, still sending heartbeats, is listed again. No bot-run.
+            return
+        # Container stopped and removed, files archived. A bot that spoke MQTT is still heard
+        # of: the server lists it (source mqtt) until 30 s after its last message.
+        bot.container_status = "removed"
+        bot.source = "mqtt"
+        bot.heard_until = at + self.settings.mqtt_linger_seconds if bot.announced else None
         run = self._latest_run(bot.name)
         if run is not None:
             run.deployment_status = "ARCHIVED"
             run.stopped_at = utc_now()
+
+    def _listed(self, bot: SimBot, now: float) -> bool:
+        """In GET /status: live and past the container poll, or still heard over MQTT; never
+        while being archived."""
+        if bot.stopping_until is not None:
+            return False
+        if bot.live:
+            return now >= bot.appears_at
+        return bot.heard_until is not None and now < bot.heard_until
 
     def _local_now(self) -> datetime:
         if self.settings.local_time:
@@ -453,6 +504,8 @@ class SimulatorState:
         script: str | None = None,
         image: str = DEFAULT_IMAGE,
         warm: bool,
+        source: str = "docker",
+        runs_script: bool = True,
     ) -> SimBot:
         now = self.clock()
         controller_ids = [self._controller_id(c) for c in controllers]
@@ -467,6 +520,12 @@ class SimulatorState:
             started_at=now,
             warmup_until=now if warm else now + self.settings.warmup_seconds,
             perf_seed=zlib.crc32(name.encode()),
+            container_status="none" if source == "mqtt" else "running",
+            source=source,
+            # A new container is listed at the server's next container poll; a warm bot is
+            # one the server has known for a while.
+            appears_at=now if warm else now + self.settings.appear_seconds,
+            runs_script=runs_script,
             live_configs={
                 strip_yml(c): {
                     **self._configs.get(strip_yml(c), {"id": strip_yml(c)}),
@@ -486,11 +545,15 @@ class SimulatorState:
         return strip_yml(config_name)
 
     def _container_names(self) -> set[str]:
-        return set(self._bots) | {name for name, _ in INFRA_CONTAINERS}
+        bots = {name for name, bot in self._bots.items() if bot.container_status != "removed"}
+        return bots | {name for name, _ in INFRA_CONTAINERS}
 
-    def _live_bot(self, name: str) -> SimBot | None:
+    def _live_bot(self, name: str, now: float) -> SimBot | None:
+        """A bot the server manages (its `active_bots`): live and listed, or being archived."""
         bot = self._bots.get(name)
-        return bot if bot is not None and bot.live else None
+        if bot is None or not bot.live:
+            return None
+        return bot if bot.stopping_until is not None or now >= bot.appears_at else None
 
     def _status_of(self, bot: SimBot, now: float) -> dict[str, Any]:
         if bot.stopping_until is not None:
@@ -529,23 +592,23 @@ class SimulatorState:
         with self._lock:
             now = self._advance()
             return {
-                bot.name: {**self._status_of(bot, now), "source": "docker"}
+                bot.name: {**self._status_of(bot, now), "source": bot.source}
                 for bot in self._bots.values()
-                if bot.live and bot.stopping_until is None
+                if self._listed(bot, now)
             }
 
     def bot_status(self, name: str) -> dict[str, Any]:
         with self._lock:
             now = self._advance()
-            bot = self._live_bot(name)
-            if bot is None:
+            bot = self._bots.get(name)
+            if bot is None or not (bot.stopping_until is not None or self._listed(bot, now)):
                 return {"status": "not_found", "error": f"Bot {name} not found"}
             return self._status_of(bot, now)
 
     def bot_history(self, name: str, timeout: float) -> dict[str, Any]:
         with self._lock:
             now = self._advance()
-            bot = self._live_bot(name)
+            bot = self._live_bot(name, now)
             if bot is None:
                 return {"success": False, "message": f"Bot {name} not found"}
             if now < bot.warmup_until:  # not listening to MQTT yet
@@ -564,8 +627,8 @@ class SimulatorState:
 
     def start_bot(self, name: str) -> dict[str, Any]:
         with self._lock:
-            self._advance()
-            bot = self._live_bot(name)
+            now = self._advance()
+            bot = self._live_bot(name, now)
             if bot is None:
                 return {"success": False, "message": f"Bot {name} not found"}
             if bot.stopping_until is None and not bot.trading:
@@ -576,7 +639,7 @@ class SimulatorState:
     def stop_bot(self, name: str) -> dict[str, Any]:
         with self._lock:
             now = self._advance()
-            bot = self._live_bot(name)
+            bot = self._live_bot(name, now)
             if bot is None:
                 return {"success": False, "message": f"Bot {name} not found"}
             final_status = self._status_of(bot, now)  # captured before the reports are cleared
@@ -589,9 +652,9 @@ class SimulatorState:
     def stop_and_archive(self, name: str) -> dict[str, Any]:
         with self._lock:
             now = self._advance()
-            bot = self._live_bot(name)
+            bot = self._live_bot(name, now)
             if bot is None:
-                active = [b.name for b in self._bots.values() if b.live]
+                active = [b.name for b in self._bots.values() if self._live_bot(b.name, now)]
                 return {
                     "status": "error",
                     "message": (
@@ -609,7 +672,12 @@ class SimulatorState:
             if bot.stopping_until is None:
                 self._mark_run_stopped(name, self._status_of(bot, now))
                 bot.trading = False
+                # Leaving the live set clears what the server kept from its MQTT messages.
+                bot.error_logs.clear()
+                bot.general_logs.clear()
                 bot.stopping_until = now + self.settings.stopping_seconds
+                if bot.source == "mqtt":  # then it tries to stop a container that is not there
+                    bot.stopping_until += self.settings.container_retry_seconds
             return {
                 "status": "success",
                 "message": f"Stop and archive process started for bot {name}",
@@ -663,6 +731,8 @@ class SimulatorState:
                 script="v2_with_controllers.py" if is_controller else body.get("script"),
                 image=image,
                 warm=False,
+                # The container gets only SCRIPT_CONFIG; `script` is just recorded in the run.
+                runs_script=is_controller or bool(config_name),
             )
             deployment_config = {**body, "instance_name": unique, "image": image}
             if is_controller:
@@ -738,6 +808,16 @@ class SimulatorState:
             self._advance()
             return next((r.to_json() for r in self._runs if r.id == run_id), None)
 
+    def delete_bot_run(self, run_id: int) -> dict[str, Any] | None:
+        """DELETE /bot-orchestration/bot-runs/{id}: forget the record (the bot is untouched)."""
+        with self._lock:
+            run = next((r for r in self._runs if r.id == run_id), None)
+            if run is None:
+                return None
+            self._runs.remove(run)
+            # The simulator keeps no archived folders, so there is never one to delete.
+            return {"bot_name": run.bot_name, "archived_folder_deleted": False}
+
     # ----------------------------------------------------------------- seeding (control)
     def seed_bot(
         self,
@@ -753,14 +833,21 @@ class SimulatorState:
         trading: bool = True,
         with_run: bool | None = None,
         age_seconds: float = 3600.0,
+        source: str = "docker",
     ) -> str:
         """Put a live bot in place as if it had been deployed earlier; returns its live name.
 
         `legacy` names it `hummingbot-<name>` like servers before mid-2025 did (no bot-run by
         default); `timestamped` appends the deploy timestamp like the current server does.
+        `source="mqtt"`: a bot this server did not start (by hand, by another server, before a
+        rebuild): no container, no bot-run, known only from its MQTT messages.
         """
         if not name or not NAME_PATTERN.match(name):
             raise SimulatorError(f"bad bot name {name!r}")
+        if source not in ("docker", "mqtt"):
+            raise SimulatorError("source must be docker or mqtt")
+        if source == "mqtt" and with_run:
+            raise SimulatorError("an MQTT-only bot has no bot-run")
         controllers = list(controllers or [])
         if controllers and script:
             raise SimulatorError("a bot has controllers or a script, not both")
@@ -780,9 +867,10 @@ class SimulatorState:
                 script=script if not controllers else "v2_with_controllers.py",
                 image=image,
                 warm=warm,
+                source=source,
             )
             bot.trading = trading
-            if with_run if with_run is not None else not legacy:
+            if with_run if with_run is not None else not (legacy or source == "mqtt"):
                 is_controller = bool(controllers)
                 config_name = f"{live_name}.yml" if is_controller else None
                 deployment_config: dict[str, Any] = {
@@ -809,14 +897,26 @@ class SimulatorState:
             return live_name
 
     def exit_bot(self, name: str) -> None:
-        """The bot's container exits on its own (crash): gone from /status, listed as exited."""
+        """The bot's container exits on its own (crash): listed as exited at once, and in
+        /status with its last status while the server still counts its last MQTT message."""
         with self._lock:
-            self._advance()
+            now = self._advance()
             bot = self._bots.get(name)
             if bot is None:
                 raise SimulatorError(f"no bot {name!r}")
             bot.container_status = "exited"
             bot.stopping_until = None
+            bot.heard_until = now + self.settings.mqtt_linger_seconds if bot.announced else None
+
+    def restart(self) -> None:
+        """The API server restarts: every log line it kept in memory is lost. Bots that
+        reported their start-up lines before never send them again. (Combine with the
+        `unreachable` fault for the seconds the server is down.)"""
+        with self._lock:
+            self._advance()
+            for bot in self._bots.values():
+                bot.error_logs.clear()
+                bot.general_logs.clear()
 
     def add_log(self, name: str, level: str, msg: str) -> None:
         with self._lock:
@@ -876,8 +976,8 @@ class SimulatorState:
         with self._lock:
             self._advance()
             bot = self._bots.get(bot_name)
-            if bot is None:
-                return None
+            if bot is None or bot.container_status in ("none", "removed"):
+                return None  # no instance directory on this server
             return [json.loads(json.dumps(c)) for c in bot.live_configs.values()]
 
     def update_bot_controller_config(
@@ -887,7 +987,7 @@ class SimulatorState:
         with self._lock:
             self._advance()
             bot = self._bots.get(bot_name)
-            if bot is None:
+            if bot is None or bot.container_status in ("none", "removed"):
                 return f"Bot '{bot_name}' not found"
             config = bot.live_configs.get(controller)
             if config is None:
@@ -934,6 +1034,9 @@ class SimulatorState:
                         "controllers": b.controllers,
                         "script": b.script,
                         "container_status": b.container_status,
+                        "source": b.source,
+                        "listed": self._listed(b, now),
+                        "runs_script": b.runs_script,
                         "trading": b.trading,
                         "status": self._status_of(b, now)["status"],
                     }
