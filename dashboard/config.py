@@ -226,7 +226,10 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         hummingbot_extra_headers={str(k): str(v) for k, v in extra_headers.items()},
         status_cache_seconds=_float(env, "STATUS_CACHE_SECONDS", 2.0),
         breaker_threshold=_int(env, "HUMMINGBOT_BREAKER_THRESHOLD", 3),
-        breaker_reset_seconds=_float(env, "HUMMINGBOT_BREAKER_RESET_SECONDS", 15.0),
+        # While open, the breaker lets one call probe every this many seconds: under half a
+        # poll period, so pages show live status by the first poll after Hummingbot is back.
+        breaker_reset_seconds=_float(env, "HUMMINGBOT_BREAKER_RESET_SECONDS",
+                                     _int(env, "STATUS_POLL_SECONDS", 5) / 2),
         reconcile_interval_seconds=_float(env, "RECONCILE_INTERVAL_SECONDS", 15.0),
         deploy_grace_seconds=_float(env, "DEPLOY_GRACE_SECONDS", 120.0),
         status_poll_seconds=_int(env, "STATUS_POLL_SECONDS", 5),

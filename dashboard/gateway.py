@@ -61,6 +61,7 @@ def hummingbot() -> Hummingbot:
 # instance names were stored) instead of one OR-join: PostgreSQL hash-joins each, where the OR
 # forced a nested loop of every bot against every live bot (2 s at 10,000 x 2,000).
 # `updated_at` and `version` are untouched: seeing a status is not an edit of the definition.
+# The first report after a deploy is always written (it ends "Deploying").
 RECORD_LAST_SEEN = text("""
     WITH live AS (
         SELECT * FROM jsonb_to_recordset(CAST(:live AS jsonb)) AS l(live_name text, word text)
@@ -73,11 +74,12 @@ RECORD_LAST_SEEN = text("""
         SELECT b.id, l.word FROM bots b JOIN live l ON 'hummingbot-' || b.name = l.live_name
         WHERE b.instance_name IS NULL
     )
-    UPDATE bots SET last_seen_status = matched.word, last_seen_at = now()
+    UPDATE bots SET last_seen_status = matched.word, last_seen_at = CAST(:seen_at AS timestamp)
     FROM matched
     WHERE bots.id = matched.id AND bots.archived_at IS NULL
       AND (bots.last_seen_status IS DISTINCT FROM matched.word OR bots.last_seen_at IS NULL
-           OR bots.last_seen_at < now() - make_interval(secs => :refresh))
+           OR bots.last_seen_at < bots.deploy_requested_at
+           OR bots.last_seen_at < CAST(:seen_at AS timestamp) - make_interval(secs => :refresh))
 """)
 
 
@@ -90,7 +92,10 @@ def record_last_seen(snapshot: LiveSnapshot) -> None:
         return
     live = [{"live_name": name, "word": live_word(bot)} for name, bot in snapshot.bots.items()]
     try:
+        # Stamped with the time Hummingbot answered: "Deploying" ends at the first report
+        # after the deploy, and "last heard" is when it was heard.
         db.session.execute(RECORD_LAST_SEEN, {"live": json.dumps(live),
+                                              "seen_at": snapshot.fetched_at,
                                               "refresh": LAST_SEEN_REFRESH_SECONDS})
         db.session.commit()
     except SQLAlchemyError:

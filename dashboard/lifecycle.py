@@ -29,7 +29,15 @@ from .hummingbot import (
 )
 from .models import Bot, BotEvent, db
 from .registry import record_event, utcnow
-from .status import LiveSnapshot, live_names_for, match_live, orphans
+from .status import (
+    ARCHIVE_UNCONFIRMED,
+    LiveSnapshot,
+    awaiting_first_report,
+    heard_since_deploy,
+    live_names_for,
+    match_live,
+    orphans,
+)
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +114,12 @@ def parse_deploy_settings(form: dict[str, Any]) -> DeploySettings:
             errors["controllers"] = f"{controller!r} is not a valid config name."
     if mode == "controllers" and not controllers:
         errors["controllers"] = "name at least one controller config."
+    if mode == "script" and not script_config and "script_config" not in errors:
+        # Hummingbot hands the container only SCRIPT_CONFIG; `script` is just recorded, so
+        # without a config the bot would run nothing.
+        errors["script_config"] = ("is required for a script deploy: Hummingbot runs the "
+                                   "script its config names (the Script field is only "
+                                   "recorded).")
     settings = DeploySettings(
         mode=mode, image=image, script=script, script_config=script_config,
         controllers=controllers,
@@ -214,6 +228,7 @@ def deploy(bot_id: str, settings: DeploySettings, actor: str) -> Bot:
     bot.deploy_requested_at = utcnow()
     bot.deploy_settings = settings.as_dict()
     bot.last_error = None
+    bot.last_seen_status = None  # what the earlier instance did says nothing about this one
     name = sent_instance_name(bot, request_id)
     record_event(bot, "deploy_requested", actor, from_status=before, to_status="deploying",
                  details={"request_id": request_id, "sent_name": name,
@@ -435,10 +450,11 @@ def reconcile(actor: str = "reconcile", only: str | None = None) -> ReconcileRep
     for bot in db.session.scalars(candidates).all():
         if _newer_than(bot, snapshot):
             continue  # written after the status was read (a deploy just ended): next pass
-        if bot.status == "running" and match_live(bot, snapshot.bots) is None:
+        live = match_live(bot, snapshot.bots)
+        if bot.status == "running" and live is None and _first_report_due(bot, now, grace):
             report.missing.append(bot.id)
-        if bot.status == "stopping" and match_live(bot, snapshot.bots) is None:
-            archives[bot.id] = _archive_outcome(bot, now, grace)
+        if bot.status == "stopping":
+            archives[bot.id] = _archive_outcome(bot, live, snapshot, now, grace)
         if _needs_change(bot, snapshot, now, grace, archives):
             to_change.append(bot.id)
     if to_change:
@@ -460,24 +476,40 @@ def _newer_than(bot: Bot, snapshot: LiveSnapshot) -> bool:
     return bot.updated_at is not None and bot.updated_at >= snapshot.fetched_at
 
 
-def _archive_outcome(bot: Bot, now, grace) -> str | None:
-    """For a stopping bot Hummingbot no longer lists: "archived" when its bot-run says so
-    (or it has none: bots from before), "overdue" when the archive was asked for longer ago
-    than the grace period, None while Hummingbot is still archiving it. /status drops a bot
-    as soon as its archive starts, so absence alone does not mean the archive ended."""
-    requested = db.session.scalar(
-        select(func.max(BotEvent.occurred_at)).where(
-            BotEvent.bot_id == bot.id, BotEvent.action == "archive_requested"))
+def _first_report_due(bot: Bot, now, grace) -> bool:
+    """False while a deployed bot may still be on its way into Hummingbot's /status."""
+    return not (awaiting_first_report(bot) and now - bot.deploy_requested_at <= grace)
+
+
+def _archive_outcome(bot: Bot, live: LiveBot | None, snapshot: LiveSnapshot, now,
+                     grace) -> str | None:
+    """What became of a stop-and-archive. /status drops a bot as soon as its archive starts,
+    so absence alone does not mean it ended, and no bot-run is no proof either (a bot with
+    no container there, MQTT only, has none and survives the archive). So:
+    "archived": its bot-run says ARCHIVED and /status no longer lists it (a bot heard over
+    MQTT stays listed 30 s after its container went); "back": listed again after Hummingbot
+    accepted the archive, without an archived run; "overdue": absent, but not archived
+    within the grace period; None: still under way (or stuck: the recovery desk shows it)."""
+    requested, started = db.session.execute(
+        select(func.max(BotEvent.occurred_at).filter(BotEvent.action == "archive_requested"),
+               func.max(BotEvent.occurred_at).filter(BotEvent.action == "archive_started"))
+        .where(BotEvent.bot_id == bot.id)).one()
     overdue = "overdue" if requested is None or now - requested > grace else None
-    if not bot.instance_name:
-        return "archived"
-    try:
-        runs = hummingbot().require_client().bot_runs(bot_name=bot.instance_name, limit=1)
-    except HummingbotError:
-        return overdue
-    if not runs or runs[0].deployment_status == "ARCHIVED":
-        return "archived"
-    return overdue
+    archived = False
+    if bot.instance_name:
+        try:
+            runs = hummingbot().require_client().bot_runs(bot_name=bot.instance_name, limit=1)
+        except HummingbotError:
+            return overdue if live is None else None
+        archived = bool(runs) and runs[0].deployment_status == "ARCHIVED"
+    if live is None:
+        return "archived" if archived else overdue
+    if archived:
+        return None  # its last MQTT messages still list it for a while
+    # Listed in a snapshot taken after Hummingbot accepted the archive: it came back.
+    accepted = started is not None and (requested is None or started >= requested) \
+        and started < snapshot.fetched_at
+    return "back" if accepted else None
 
 
 def _needs_change(bot: Bot, snapshot: LiveSnapshot, now, grace,
@@ -487,9 +519,10 @@ def _needs_change(bot: Bot, snapshot: LiveSnapshot, now, grace,
             or now - bot.deploy_requested_at > grace
     live = match_live(bot, snapshot.bots)
     if bot.status == "stopping":
-        return live is None and archives.get(bot.id) is not None
-    if bot.status == "running":
-        return live is None and bot.last_seen_status != "absent"  # newly missing
+        return archives.get(bot.id) is not None
+    if bot.status == "running":  # newly missing
+        return live is None and bot.last_seen_status != "absent" \
+            and _first_report_due(bot, now, grace)
     return False
 
 
@@ -510,17 +543,31 @@ def _reconcile_one(bot: Bot, snapshot: LiveSnapshot, now, grace, actor: str,
                          to_status="deploy_failed", details={"error": bot.last_error})
             report.failed.append(bot.id)
     elif bot.status == "stopping":
-        confirmed = archives.get(bot.id) == "archived"
+        outcome = archives.get(bot.id)
         bot.status = "stopped"
-        bot.last_error = None if confirmed else (
-            "Hummingbot no longer lists the bot but did not confirm its archive.")
-        # What was seen last is that it is gone, not the status it had before the archive.
-        bot.last_seen_status, bot.last_seen_at = "absent", now
-        record_event(bot, "stop_settled", actor, from_status="stopping", to_status="stopped",
-                     details={"archive_confirmed": confirmed})
+        if outcome == "back":
+            live = match_live(bot, snapshot.bots)
+            bot.last_error = (
+                f"{ARCHIVE_UNCONFIRMED}: Hummingbot accepted it, then listed the bot again as "
+                f"{live.name if live else bot.instance_name}, and no bot-run says ARCHIVED. A "
+                "bot with no container on that server (MQTT only, started elsewhere) survives "
+                "stop-and-archive: stop it where it runs.")
+            record_event(bot, "archive_failed", actor, from_status="stopping",
+                         to_status="stopped",
+                         details={"archive_confirmed": False, "listed_again": True})
+        else:
+            confirmed = outcome == "archived"
+            bot.last_error = None if confirmed else (
+                f"{ARCHIVE_UNCONFIRMED}: Hummingbot no longer lists the bot, but no bot-run "
+                "says ARCHIVED.")
+            # What was seen last is that it is gone, not the status it had before.
+            bot.last_seen_status, bot.last_seen_at = "absent", now
+            record_event(bot, "stop_settled", actor, from_status="stopping",
+                         to_status="stopped", details={"archive_confirmed": confirmed})
         report.settled.append(bot.id)
     elif bot.status == "running":
-        bot.last_seen_status = "absent"  # recorded once; the badge says Missing
-        bot.last_seen_at = now
+        # Recorded once; the badge says Missing. `last_seen_at` keeps when it was last heard.
+        bot.last_seen_status = "absent"
         record_event(bot, "went_missing", actor, from_status="running", to_status="running",
-                     details={"looked_for": live_names_for(bot)})
+                     details={"looked_for": live_names_for(bot),
+                              "reported_since_deploy": heard_since_deploy(bot)})

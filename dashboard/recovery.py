@@ -36,6 +36,7 @@ from .hummingbot import BotRun, HummingbotClient, HummingbotError, LiveBot
 from .models import Bot, BotEvent, db
 from .registry import TRANSITIONAL, create_bot, record_event, restore_bot, utcnow
 from .status import (
+    ARCHIVE_UNCONFIRMED,
     BADGES,
     BotRow,
     LiveSnapshot,
@@ -455,6 +456,7 @@ class Overview:
     snapshot: LiveSnapshot
     orphans: list[OrphanRow]
     missing: list[BotRow]
+    back: list[BotRow]  # stopped by an archive Hummingbot accepted, yet listed again
     stuck: list[StuckRow]
     archived: list[ArchivedRow]
     archived_total: int
@@ -462,7 +464,7 @@ class Overview:
 
     @property
     def attention(self) -> int:
-        return len(self.orphans) + len(self.missing) + len(self.stuck)
+        return len(self.orphans) + len(self.missing) + len(self.back) + len(self.stuck)
 
 
 def _grace() -> timedelta:
@@ -476,6 +478,7 @@ def overview(*, prefill: int = PREFILL_INLINE) -> Overview:
     snapshot = _live_snapshot()
     orphan_rows: list[OrphanRow] = []
     missing: list[BotRow] = []
+    back: list[BotRow] = []
     if snapshot.reachable:
         live_orphans = orphans(_claimers_of(list(snapshot.bots)), snapshot)
         client = hummingbot().require_client() if prefill else None
@@ -488,6 +491,11 @@ def overview(*, prefill: int = PREFILL_INLINE) -> Overview:
             Bot.archived_at.is_(None), Bot.status == "running").order_by(Bot.name, Bot.id))
         missing = [row for row in merge_rows(running, snapshot)
                    if row.display_status == "missing"]
+        unconfirmed = db.session.scalars(select(Bot).where(
+            Bot.archived_at.is_(None), Bot.status == "stopped",
+            Bot.last_error.startswith(ARCHIVE_UNCONFIRMED, autoescape=True),
+        ).order_by(Bot.name, Bot.id))
+        back = [row for row in merge_rows(unconfirmed, snapshot) if row.back_after_archive]
 
     archived_query = select(Bot).where(Bot.archived_at.is_not(None))
     archived = [ArchivedRow(bot=bot, live=match_live(bot, snapshot.bots))
@@ -495,7 +503,7 @@ def overview(*, prefill: int = PREFILL_INLINE) -> Overview:
                     archived_query.order_by(Bot.archived_at.desc(), Bot.id).limit(ARCHIVED_SHOWN))]
     archived_total = db.session.scalar(
         select(func.count()).select_from(archived_query.subquery()))
-    return Overview(snapshot=snapshot, orphans=orphan_rows, missing=missing,
+    return Overview(snapshot=snapshot, orphans=orphan_rows, missing=missing, back=back,
                     stuck=_stuck(snapshot), archived=archived, archived_total=archived_total,
                     grace_seconds=int(_grace().total_seconds()))
 

@@ -39,6 +39,9 @@ BADGES = {
     "unknown": "Unknown",
 }
 CONTROLLER_STRATEGIES = ("v2_with_controllers",)
+# How reconcile's `last_error` starts when Hummingbot accepted a stop-and-archive but no bot-run
+# was read as ARCHIVED: such a bot is flagged when Hummingbot lists it again.
+ARCHIVE_UNCONFIRMED = "The archive was not confirmed"
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,18 @@ class BotRow:
     @property
     def label(self) -> str:
         return BADGES.get(self.display_status, self.display_status)
+
+    @property
+    def back_after_archive(self) -> bool:
+        return came_back_after_archive(self.bot, self.live)
+
+    @property
+    def last_heard_at(self) -> datetime | None:
+        """When Hummingbot last reported a bot it no longer lists (for "Missing"); None when
+        not since its deploy. Recorded at most every minute while nothing changes."""
+        if self.live is not None or not heard_since_deploy(self.bot):
+            return None
+        return self.bot.last_seen_at
 
 
 def live_word(live: LiveBot) -> str:
@@ -130,6 +145,26 @@ def match_live(bot: Bot, live_bots: dict[str, LiveBot]) -> LiveBot | None:
     return None
 
 
+def heard_since_deploy(bot: Bot) -> bool:
+    return bot.last_seen_at is not None and (
+        bot.deploy_requested_at is None or bot.last_seen_at >= bot.deploy_requested_at)
+
+
+def awaiting_first_report(bot: Bot) -> bool:
+    """Deployed, but not reported by Hummingbot since: a new container enters its /status only
+    at its next container poll (about a second). Reconcile ends the wait after the deploy
+    grace period by recording the bot absent."""
+    return (bot.deploy_requested_at is not None and bot.last_seen_status != "absent"
+            and not heard_since_deploy(bot))
+
+
+def came_back_after_archive(bot: Bot, live: LiveBot | None) -> bool:
+    """Settled as stopped after an archive nobody confirmed, yet Hummingbot lists it: a bot
+    with no container there (MQTT only) survives stop-and-archive and keeps running."""
+    return (live is not None and bot.status == "stopped"
+            and (bot.last_error or "").startswith(ARCHIVE_UNCONFIRMED))
+
+
 def display_status(bot: Bot, live: LiveBot | None, reachable: bool) -> tuple[str, bool]:
     """(badge, stale) for one definition, per the table in DESIGN.md."""
     if bot.archived_at is not None:
@@ -143,7 +178,7 @@ def display_status(bot: Bot, live: LiveBot | None, reachable: bool) -> tuple[str
     if live is not None:
         return _badge_for_live_word(bot, live_word(live)), False
     if bot.status == "running":
-        return "missing", False
+        return ("deploying" if awaiting_first_report(bot) else "missing"), False
     if bot.status == "deploy_failed":
         return "deploy_failed", False
     return "stopped", False

@@ -34,7 +34,8 @@ def drifted_definitions(app, simulator) -> None:
                                         account_identifier="master_account"), "admin")
         lost.status, lost.instance_name = "running", "master-lost-4f2a9c-20250101-000000"
         lost.deploy_settings = {"mode": "script", "image": "hummingbot/hummingbot:latest",
-                                "script": "simple_pmm.py", "controllers": []}
+                                "script": "simple_pmm.py", "script_config": "simple_pmm_1.yml",
+                                "controllers": []}
         stuck = create_bot(make_bot_data(id="sharp-slow", name="sharp-slow"), "admin")
         stuck.status, stuck.deploy_request_id = "deploying", "9c1e5d" + "0" * 26
         stuck.deploy_requested_at = utcnow() - timedelta(hours=1)

@@ -73,7 +73,8 @@ class SoakClient(threading.Thread):
         else:
             bot_id = self.rng.choice(sorted(self.created))
             response = browser.submit(f"/bots/{bot_id}/deploy",
-                                      {"mode": "script", "image": "hummingbot/hummingbot:latest"})
+                                      {"mode": "script", "image": "hummingbot/hummingbot:latest",
+                                       "script_config": "simple_pmm_1.yml"})
             if response.status_code == 302:
                 self.deployed.add(bot_id)
                 self.acknowledged += 1

@@ -231,3 +231,35 @@ def test_detail_while_unreachable_shows_the_definition_and_the_banner(login, mak
     html = login.as_admin().get("/bots/pmm-btc").get_data(as_text=True)
     assert "Hummingbot is unreachable." in html
     assert "Edit" in html and "pmm-btc" in html
+
+
+# ------------------------------------------- the real Hummingbot API's timing (issue 10, item 6)
+def test_a_dead_bot_keeps_its_last_status_for_30s_then_reads_missing_last_heard(
+        login, make_bot, simulator):
+    """Hummingbot lists a killed container with its last status until its last MQTT message
+    is 30 s old; then the row says Missing and when the bot was last heard."""
+    simulator.configure(mqtt_linger_seconds=30)
+    simulator.advance(0)
+    bot = deployed(make_bot, simulator, "pmm-btc")
+    admin = login.as_admin()
+    assert ">Running</span>" in badge_of(admin.get("/bots").get_data(as_text=True), "pmm-btc")
+    simulator.state.exit_bot(bot.instance_name)
+    assert ">Running</span>" in badge_of(admin.get("/bots").get_data(as_text=True), "pmm-btc")
+    simulator.advance(30)
+    shown = badge_of(admin.get("/bots").get_data(as_text=True), "pmm-btc")
+    assert "Missing (needs attention)" in shown
+    assert re.search(r"last heard \d+ (s|min) ago", shown), shown
+
+
+def test_after_a_hummingbot_restart_the_logs_say_why_they_are_empty(login, make_bot, simulator):
+    """Hummingbot keeps log lines in memory only; a bot sends its start-up lines once."""
+    deployed(make_bot, simulator, "pmm-btc")
+    admin = login.as_admin()
+    assert "Controller pmm_btc_1 started" in admin.get("/bots/pmm-btc").get_data(as_text=True)
+    simulator.set_fault("unreachable")
+    simulator.state.restart()
+    simulator.clear_faults()
+    page = admin.get("/bots/pmm-btc").get_data(as_text=True)
+    assert "Controller pmm_btc_1 started" not in page
+    assert "No log lines since Hummingbot last restarted" in page
+    assert ">None.</p>" not in page

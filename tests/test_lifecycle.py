@@ -519,3 +519,57 @@ def test_a_stopped_script_bot_does_not_read_running(app, login, make_bot, sim):
     assert badge(admin, "pmm-btc") == "stopped_container_up"
     admin.post("/bots/pmm-btc/start")
     assert badge(admin, "pmm-btc") == "running_script"
+
+
+# ------------------------------------------- the real Hummingbot API's timing (issue 10, item 6)
+def test_a_new_bot_reads_deploying_until_hummingbot_first_lists_it(app, login, make_bot, sim):
+    """Hummingbot lists a new container only at its next container poll (about a second):
+    meanwhile the page says Deploying, not Missing, and reconcile records nothing."""
+    sim.configure(appear_seconds=1.0)
+    make_bot()
+    admin = login.as_admin()
+    response = admin.post("/bots/pmm-btc/deploy", data=SCRIPT_FORM, follow_redirects=True)
+    html = page_text(response)
+    bot = fresh("pmm-btc")
+    assert f"Deployed pmm-btc as {bot.instance_name}." in html
+    assert "Missing" not in html and "badge-deploying" in html
+    assert badge(admin, "pmm-btc") == "deploying"
+    report = lifecycle.reconcile()
+    assert report.missing == []
+    assert "went_missing" not in actions("pmm-btc")
+    assert fresh("pmm-btc").status == "running"
+
+    sim.advance(1.0)  # the container poll lists it
+    assert badge(admin, "pmm-btc") == "stopped_container_up"  # no MQTT yet
+    sim.state.exit_bot(bot.instance_name)  # once heard of, its absence is news
+    assert badge(admin, "pmm-btc") == "missing"
+
+
+def test_a_new_bot_never_listed_is_missing_after_the_deploy_grace(app, login, make_bot, sim):
+    sim.configure(appear_seconds=600.0)
+    make_bot()
+    admin = login.as_admin()
+    admin.post("/bots/pmm-btc/deploy", data=SCRIPT_FORM)
+    bot = fresh("pmm-btc")
+    bot.deploy_requested_at -= timedelta(seconds=app.config["DEPLOY_GRACE_SECONDS"] + 1)
+    db.session.commit()
+    assert badge(admin, "pmm-btc") == "deploying"
+    assert lifecycle.reconcile().missing == ["pmm-btc"]
+    assert actions("pmm-btc")[-1] == "went_missing"
+    assert events("pmm-btc")[-1].details["reported_since_deploy"] is False
+    assert badge(admin, "pmm-btc") == "missing"
+    assert "not heard from since its deploy" in page_text(admin.get("/bots"))
+
+
+def test_a_script_deploy_needs_a_script_config(app, login, make_bot, sim):
+    """Hummingbot passes only script_config to the container: a script deploy without one
+    would run nothing, so the form asks for it and keeps what was typed."""
+    make_bot()
+    response = login.as_admin().post("/bots/pmm-btc/deploy", data={
+        **SCRIPT_FORM, "script_config": "  "})
+    assert response.status_code == 422
+    html = page_text(response)
+    assert "Script config is required for a script deploy" in html
+    assert 'value="simple_pmm.py"' in html  # the input is kept
+    assert deploy_requests(sim) == 0
+    assert fresh("pmm-btc").status == "stopped" and actions("pmm-btc") == ["created"]

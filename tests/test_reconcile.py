@@ -243,7 +243,8 @@ def test_a_server_killed_mid_deploy_is_settled_by_the_next_servers_periodic_reco
         browser = Browser(first.url).login("admin", TEST_PASSWORD)
         posted = threading.Thread(target=lambda: _ignore(requests.RequestException, lambda:
                                   browser.submit("/bots/pmm-btc/deploy", {
-                                      "mode": "script", "script": "simple_pmm.py"})))
+                                      "mode": "script", "script": "simple_pmm.py",
+                                      "script_config": "simple_pmm_1.yml"})))
         posted.start()
         wait_for(lambda: sim.request_count("POST", "/bot-orchestration/deploy-v2-script") == 1)
         first.kill()
@@ -300,3 +301,63 @@ def test_a_row_changed_after_the_status_was_read_is_left_for_the_next_pass(app, 
     assert report.missing == []
     assert db.session.scalar(select(func.count()).where(
         BotEvent.action == "went_missing")) == 0
+
+
+# ------------------------------------------- the real Hummingbot API's timing (issue 10, item 6)
+def test_an_archive_without_an_archived_bot_run_is_not_confirmed_and_a_comeback_is_flagged(
+        app, login, make_bot, sim):
+    """An MQTT-only bot (no container, no bot-run): Hummingbot answers stop-and-archive with
+    success, hides the bot, gives up on the container and lists the bot again."""
+    from dashboard.lifecycle import stop_and_archive
+
+    sim.configure(stopping_seconds=15, container_retry_seconds=20)
+    name = sim.seed_bot("elsewhere", controllers=["pmm_btc_1"], source="mqtt")
+    bot = make_bot(id="elsewhere", name="elsewhere", strategy="v2_with_controllers")
+    bot.status, bot.instance_name = "running", name
+    db.session.commit()
+
+    stop_and_archive("elsewhere", "admin", cancel_orders=True)
+    reconcile()  # gone from /status, and no bot-run: that proves nothing
+    assert state()["elsewhere"][0] == "stopping"
+    assert "stop_settled" not in [e.action for e in db.session.scalars(select(BotEvent))]
+
+    sim.advance(35)  # Hummingbot gave up on the container; the bot is listed again
+    reconcile()
+    after = db.session.get(Bot, "elsewhere")
+    assert after.status == "stopped"
+    assert after.last_error.startswith("The archive was not confirmed")
+    event = db.session.scalars(select(BotEvent).where(BotEvent.bot_id == "elsewhere")
+                               .order_by(BotEvent.id.desc())).first()
+    assert (event.action, event.details["archive_confirmed"]) == ("archive_failed", False)
+
+    admin = login.as_admin()
+    desk = admin.get("/recovery").get_data(as_text=True)
+    back = desk.split('id="back"')[1].split("</section>")[0]
+    assert 'id="back-elsewhere"' in back and name in back
+    assert "1 needs attention" in desk
+    row = admin.get("/bots").get_data(as_text=True).split('id="bot-elsewhere"')[1]
+    assert "Still running after its archive" in row.split("</tr>")[0]
+
+
+def test_an_archive_is_confirmed_by_an_archived_bot_run_once_the_bot_is_no_longer_heard(
+        app, make_bot, sim):
+    """A Docker bot: its bot-run says ARCHIVED after 15 s; its last MQTT messages keep it in
+    /status 30 s more. Settled, confirmed, once it is gone."""
+    from dashboard.lifecycle import stop_and_archive
+
+    sim.configure(stopping_seconds=15, mqtt_linger_seconds=30)
+    name = sim.seed_bot("pmm", controllers=["pmm_btc_1"], timestamped=True)
+    bot = make_bot(id="pmm", name="pmm", strategy="v2_with_controllers")
+    bot.status, bot.instance_name = "running", name
+    db.session.commit()
+    stop_and_archive("pmm", "admin", cancel_orders=True)
+    sim.advance(15)
+    reconcile()  # archived, but still heard of: not over yet
+    assert state()["pmm"][0] == "stopping"
+    sim.advance(30)
+    reconcile()
+    after = db.session.get(Bot, "pmm")
+    assert (after.status, after.last_error) == ("stopped", None)
+    event = db.session.scalars(select(BotEvent).where(BotEvent.bot_id == "pmm")
+                               .order_by(BotEvent.id.desc())).first()
+    assert (event.action, event.details["archive_confirmed"]) == ("stop_settled", True)

@@ -272,7 +272,8 @@ def test_hummingbot_unreachable_the_page_still_lists_what_the_table_knows(
     assert response.status_code == 200
     page = response.get_data(as_text=True)
     assert "Hummingbot is unreachable." in page
-    assert page.count("Not known while Hummingbot is unreachable.") == 2  # orphans, missing
+    # orphans, missing, back after an archive
+    assert page.count("Not known while Hummingbot is unreachable.") == 3
     assert 'id="archived-old"' in page
     adopt = admin.post(f"/recovery/orphans/{sharp_orphan}/adopt",
                        data=make_bot_data(id="x", name="x"))
@@ -289,7 +290,8 @@ def missing_bot(make_bot, simulator):
     bot = make_bot(id="lost", name="lost")
     bot.status, bot.instance_name = "running", "lost-abc123-20250101-000000"
     bot.deploy_settings = {"mode": "script", "image": "hummingbot/hummingbot:latest",
-                           "script": "simple_pmm.py", "script_config": None, "controllers": [],
+                           "script": "simple_pmm.py", "script_config": "simple_pmm_1.yml",
+                           "controllers": [],
                            "max_global_drawdown_quote": None,
                            "max_controller_drawdown_quote": None}
     db.session.commit()

@@ -272,3 +272,27 @@ def test_a_slow_refresh_serves_the_previous_snapshot_to_everyone_else():
     refresher.join(10)
     assert feed.snapshot() is not first
     assert len(calls) == 2
+
+
+def test_with_default_settings_status_returns_by_the_first_poll_after_an_outage(app, simulator):
+    """After a Hummingbot restart the open breaker must not hide it for longer than one poll
+    period: while open it lets a call probe often enough (half-open)."""
+    config = app.config
+    clock = ManualClock(1000.0)
+    breaker = CircuitBreaker(failure_threshold=config["HUMMINGBOT_BREAKER_THRESHOLD"],
+                             reset_after=config["HUMMINGBOT_BREAKER_RESET_SECONDS"], clock=clock)
+    client = simulator.client(read_retries=0, breaker=breaker)
+    feed = StatusFeed(client.status, ttl=config["STATUS_CACHE_SECONDS"], clock=clock)
+    poll = config["STATUS_POLL_SECONDS"]
+    simulator.seed_bot("pmm-btc-1", controllers=["pmm_btc_1"])
+    simulator.set_fault("unreachable")
+    for _ in range(config["HUMMINGBOT_BREAKER_THRESHOLD"] + 3):  # a page polling meanwhile
+        clock.advance(poll)
+        assert feed.snapshot().error_kind == "unreachable"
+    assert breaker.state != "closed"
+
+    simulator.clear_faults()  # back, right after the last poll's probe failed
+    clock.advance(poll)
+    snapshot = feed.snapshot()
+    assert snapshot.reachable and set(snapshot.bots) == {"pmm-btc-1"}
+    client.close()
