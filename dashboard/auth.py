@@ -156,18 +156,21 @@ def _check_credentials(username: str, password: str, method: str):
         return None, verdict
     user = authenticate(username, password)
     if user is None:
+        throttle.attempt_failed(username)
         security_event("login_failed", level=logging.WARNING, actor="anonymous",
                        username=loggable_username(username), method=method)
         return None, verdict
     if method == "basic" and second_factor_expected(user):
         # Basic cannot carry a second factor: the password alone must not open the API.
-        # The attempt stays counted.
+        # A refused login, so it counts as a failure.
+        throttle.attempt_failed(username)
         security_event("login_refused", level=logging.WARNING, actor="anonymous",
                        username=user.username, method=method, reason="second factor required")
         return None, verdict
     if user.mfa_enabled:
-        # Half a login: the attempt stays counted until the code is right, so a known password
-        # cannot be used to reset the username's count between guesses of the code.
+        # Half a login: nothing is cleared until the code is right, so a known password cannot
+        # be used to reset the username's count between guesses of the code.
+        throttle.end_attempt()
         security_event("login_password_accepted", actor="anonymous", username=user.username,
                        method=method)
         return user, verdict
@@ -288,6 +291,7 @@ def login_verify():
                        retry_after=verdict.retry_after)
         return _throttled_page("auth/verify.html", verdict.retry_after)
     if not mfa.consume_code(user, mfa.normalize_code(request.form.get("code", ""))):
+        throttle.attempt_failed(user.username)
         security_event("mfa_failed", level=logging.WARNING, actor="anonymous",
                        username=user.username, method="totp")
         flash(MFA_FAILED, "error")
@@ -335,6 +339,7 @@ def change_password():
     current, new, confirm = "current_password", "new_password", "confirm_password"
     new_password = request.form.get(new, "")
     if authenticate(user.username, request.form.get(current, "")) is None:
+        throttle.attempt_failed(user.username)
         errors[current] = "is not right."
     elif new_password != request.form.get(confirm, ""):
         errors[confirm] = "does not match the new password."
@@ -344,6 +349,7 @@ def change_password():
         except UserError as exc:
             errors[new] = str(exc)
     if errors:
+        throttle.end_attempt()  # a no-op after attempt_failed; releases the locks otherwise
         security_event("password_change_failed", level=logging.WARNING, fields=sorted(errors))
         return render_template("auth/password.html", errors=errors), 422
     throttle.attempt_succeeded(user.username)
@@ -397,6 +403,7 @@ def account_mfa():
         elif not mfa.consume_code(user, mfa.normalize_code(request.form.get("code", ""))):
             errors["code"] = "is not right."
         if errors:
+            throttle.attempt_failed(user.username)
             security_event("mfa_disable_failed", level=logging.WARNING, fields=sorted(errors))
             return _mfa_page(user, errors=errors, status=422)
         throttle.attempt_succeeded(user.username)
