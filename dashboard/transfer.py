@@ -19,7 +19,13 @@ from sqlalchemy import func, select
 from .models import BOT_STATUSES, Bot, db
 from .registry import EDITABLE_FIELDS, bump_version, record_event, utcnow
 from .serializers import bot_to_dict, iso
-from .validation import BotFields, ValidationError, validate_bot
+from .validation import (
+    MAX_CONFIG_DEPTH,
+    BotFields,
+    ValidationError,
+    instance_name_problem,
+    validate_bot,
+)
 
 EXPORT_FORMAT = "bot-management/1"
 
@@ -107,6 +113,10 @@ def plan_import(text: str | bytes) -> ImportPlan:
         document = json.loads(text)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ImportFileError(f"The file is not valid JSON: {exc}") from exc
+    except RecursionError as exc:  # the parser recurses per level; no bot file is that deep
+        raise ImportFileError(f"The file is nested too deeply to be a bot file (a "
+                              f"configuration may be {MAX_CONFIG_DEPTH} levels deep). "
+                              "Nothing was imported.") from exc
     source_format, raw_entries = _normalise_entries(document)
     max_bytes = current_app.config["MAX_CONFIG_BYTES"]
 
@@ -119,6 +129,10 @@ def plan_import(text: str | bytes) -> ImportPlan:
             raise ImportFileError(
                 f"Entry {key!r} is not valid: {exc} Nothing was imported."
             ) from exc
+        instance_name = raw.get("instance_name")
+        if instance_name not in (None, "") and (problem := instance_name_problem(instance_name)):
+            raise ImportFileError(f"Entry {key!r} is not valid: instance_name: {problem} "
+                                  "Nothing was imported.")
         if fields.id in seen_ids:
             raise ImportFileError(
                 f"Entry {key!r} repeats bot id {fields.id!r}. Nothing was imported."
@@ -127,7 +141,7 @@ def plan_import(text: str | bytes) -> ImportPlan:
         status = raw.get("status") if raw.get("status") in BOT_STATUSES else "stopped"
         entries.append(PlannedEntry(
             key=key, action="create", reason="new bot", fields=fields, status=status,
-            instance_name=raw.get("instance_name") or None,
+            instance_name=instance_name or None,
             archived_at=_parse_time(raw.get("archived_at")) if status == "archived" else None,
         ))
     _decide(entries)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ PAIR = re.compile(r"^[A-Z0-9]+-[A-Z0-9]+$")
 
 MAX_ID_LENGTH = 64
 MAX_NAME_LENGTH = 48  # leaves room for the "-YYYYmmdd-HHMMSS" Hummingbot appends
+MAX_INSTANCE_NAME_LENGTH = MAX_NAME_LENGTH + len("-YYYYmmdd-HHMMSS")
 MAX_FIELD_LENGTH = 64
 MAX_CONFIG_DEPTH = 32  # nesting levels; deeper JSON is refused, never a RecursionError
 BOT_FIELDS = ("id", "name", "account_identifier", "strategy", "connector", "pair", "config")
@@ -64,6 +66,8 @@ def parse_config(raw: Any, max_bytes: int) -> dict[str, Any]:
     elif raw is None or (isinstance(raw, str) and not raw.strip()):
         return {}
     elif isinstance(raw, str):
+        if problem := _text_problem(raw):  # first: encoding a lone surrogate would raise
+            raise ValueError(problem)
         if len(raw.encode()) > max_bytes:
             raise ValueError(f"must be at most {max_bytes // 1024} KiB.")
         try:
@@ -82,23 +86,45 @@ def parse_config(raw: Any, max_bytes: int) -> dict[str, Any]:
     return value
 
 
+def _text_problem(text: str) -> str | None:
+    """PostgreSQL refuses a NUL character in JSONB text, and UTF-8 has no lone surrogate (the
+    driver cannot encode one): both would end in a 500."""
+    if "\x00" in text:
+        return "must not contain NUL characters (\\u0000)."
+    if any("\ud800" <= ch <= "\udfff" for ch in text):
+        return "must not contain lone surrogates (\\ud800-\\udfff): they are not text."
+    return None
+
+
 def _check_storable(value: Any) -> None:
-    """PostgreSQL's JSONB refuses a NUL character (\\u0000) in any string, and a deeply nested
-    document is no configuration: refuse both as a field error instead of a 500."""
+    """Refuse, as a field error instead of a 500, what JSONB cannot store (NUL, lone
+    surrogates, NaN and infinities, which JSON itself has no way to write) and a deeply nested
+    document, which is no configuration."""
     pending: list[tuple[Any, int]] = [(value, 1)]
     while pending:
         item, depth = pending.pop()
         if depth > MAX_CONFIG_DEPTH:
             raise ValueError(f"is nested more than {MAX_CONFIG_DEPTH} levels deep.")
-        if isinstance(item, str) and "\x00" in item:
-            raise ValueError("must not contain NUL characters (\\u0000).")
+        if isinstance(item, str) and (problem := _text_problem(item)):
+            raise ValueError(problem)
+        if isinstance(item, float) and not math.isfinite(item):
+            raise ValueError("must hold only finite numbers (not NaN or Infinity, and not "
+                             "beyond about 1.8e308).")
         if isinstance(item, dict):
             for key, child in item.items():
-                if "\x00" in key:
-                    raise ValueError("must not contain NUL characters (\\u0000).")
+                if problem := _text_problem(key):
+                    raise ValueError(problem)
                 pending.append((child, depth + 1))
         elif isinstance(item, list):
             pending.extend((child, depth + 1) for child in item)
+
+
+def instance_name_problem(value: Any) -> str | None:
+    """What is wrong with a name Hummingbot runs a bot under, from outside (an import file):
+    it must pass Hummingbot's own name rule, so it is safe in a URL, a path and a log."""
+    if not isinstance(value, str):
+        return "must be text."
+    return _check(value, HUMMINGBOT_NAME, MAX_INSTANCE_NAME_LENGTH, "letters, digits, '-' and '_'")
 
 
 def validate_bot(data: Mapping[str, Any], *, max_config_bytes: int) -> BotFields:
