@@ -193,7 +193,17 @@ def update_bot(bot: Bot, data: Mapping[str, Any], actor: str, *, expected_versio
     return bot
 
 
+def _lock(bot: Bot) -> Bot:
+    """The bot's row re-read under a row lock: parallel clicks on one bot queue here, and each
+    sees what the one before it wrote (so a repeat is a no-op, never a stale UPDATE's 500)."""
+    return db.session.scalars(
+        select(Bot).where(Bot.id == bot.id).with_for_update().execution_options(
+            populate_existing=True)
+    ).one()
+
+
 def archive_bot(bot: Bot, actor: str) -> Bot:
+    bot = _lock(bot)
     if bot.is_archived:
         return bot
     if bot.status in TRANSITIONAL:
@@ -208,6 +218,7 @@ def archive_bot(bot: Bot, actor: str) -> Bot:
 
 
 def restore_bot(bot: Bot, actor: str) -> Bot:
+    bot = _lock(bot)
     if not bot.is_archived:
         return bot
     if _name_taken(bot.name, exclude_id=bot.id):

@@ -6,9 +6,12 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
 import sqlalchemy as sa
 
 from dashboard.models import Bot, BotEvent, db
+from dashboard.registry import utcnow
+from tests.concurrency import run_together
 from tests.conftest import Login
 
 
@@ -59,3 +62,27 @@ def test_concurrent_adoption_of_one_instance_keeps_one_definition(committed_app,
         assert [b.id for b in bots] == ["raced-first"]
         assert db.session.get(Bot, "raced") is None
         assert db.session.scalar(sa.select(sa.func.count()).select_from(BotEvent)) == 0
+
+
+@pytest.mark.parametrize("path", ["/bots/{id}/archive", "/bots/{id}/restore",
+                                  "/recovery/bots/{id}/restore"])
+def test_eight_parallel_archives_or_restores_of_one_bot_never_500(committed_app, accounts,
+                                                                   path):
+    """Each click locks the row and re-reads it: one changes the bot, the others find it done
+    (before: 3-5 x 302 and the rest 500 from a stale versioned UPDATE)."""
+    archiving = path.endswith("archive")
+    with committed_app.app_context():
+        db.session.add(Bot(id="raced", name="raced", account_identifier="client_sharp",
+                           strategy="pure_market_making", connector="binance",
+                           pair="BTC-USDT", status="archived" if not archiving else "stopped",
+                           archived_at=None if archiving else utcnow()))
+        db.session.commit()
+        clients = [Login(committed_app.test_client(), accounts).as_admin() for _ in range(8)]
+
+        statuses = run_together(8, lambda i: clients[i].post(path.format(id="raced")).status_code)
+        assert set(statuses) <= {302, 409} and 302 in statuses, statuses
+        bot = db.session.get(Bot, "raced")
+        assert bot.is_archived == archiving
+        actions = db.session.scalars(sa.select(BotEvent.action).where(
+            BotEvent.bot_id == "raced")).all()
+        assert actions == ["archived" if archiving else "restored"]
