@@ -82,7 +82,8 @@ class SimulatorHandle:
 
     def set_fault(self, name: str, **options: Any) -> None:
         """Switch a fault on: unreachable, slow (seconds=), error500 (plain=, message=),
-        malformed_json, wrong_shape, unauthorized, deploy_failure (message=), html,
+        malformed_json, wrong_shape, unauthorized, deploy_failure (message=), deploy_name
+        (message=: the unique_instance_name a successful deploy answers), html,
         ngrok_warning (ignore_header=), docker_down. Any fault takes times=, path=, method=."""
         self.state.set_fault(name, **options)
 

@@ -640,6 +640,14 @@ def test_deploy_failure_fault_is_200_success_false_and_deploys_nothing(simulator
     assert deploy_controllers(simulator, api)["success"] is True
 
 
+def test_deploy_name_fault_answers_another_unique_instance_name(simulator, api):
+    simulator.set_fault("deploy_name", message="someone-else-20260101-000000")
+    reply = deploy_controllers(simulator, api)
+    assert reply["success"] is True
+    assert reply["unique_instance_name"] == "someone-else-20260101-000000"
+    assert "someone-else-20260101-000000" not in live_status(simulator, api)
+
+
 def test_docker_down_fault_answers_bare_error_strings(simulator, api):
     simulator.set_fault("docker_down")
     reply = api.get(url(simulator, "/docker/active-containers"))

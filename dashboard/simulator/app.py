@@ -461,6 +461,9 @@ def create_api_app(state: SimulatorState, username: str, password: str) -> Flask
             )
         except FileNotFoundError as exc:
             return detail(str(exc), 500)
+        if "deploy_name" in g.faults and reply.get("success"):
+            # A broken or hostile server: the name it answers is not the bot it made.
+            reply["unique_instance_name"] = g.faults["deploy_name"].message
         return json_response(reply)
 
     # -- accounts

@@ -54,6 +54,7 @@ FAULT_NAMES = frozenset(
         "wrong_shape",  # 200 with valid JSON of the wrong shape (list <-> object)
         "unauthorized",  # 401 to everything
         "deploy_failure",  # deploy routes: 200 {"success": false, "message": <docker error>}
+        "deploy_name",  # deploy routes: succeed, but answer `message` as unique_instance_name
         "html",  # 200 text/html page (wrong URL / proxy in front of the API)
         "ngrok_warning",  # ngrok's browser-warning page unless ngrok-skip-browser-warning is sent
         "docker_down",  # Docker daemon gone: /docker/* answer 200 with a bare error string
@@ -123,14 +124,16 @@ class Fault:
     times: int | None = None  # None: until cleared; N: switches itself off after N requests
     path: str | None = None  # only requests to this exact path
     method: str | None = None  # only requests with this method
-    message: str | None = None  # error500 detail / deploy_failure docker message
+    message: str | None = None  # error500 detail / deploy_failure docker message / deploy_name
     plain: bool = False  # error500 as text/plain "Internal Server Error"
     ignore_header: bool = False  # ngrok_warning even when the skip header is sent
 
     def applies_to(self, method: str, path: str) -> bool:
         if self.name == "unreachable":
             return False
-        if self.name == "deploy_failure" and (method != "POST" or path not in DEPLOY_PATHS):
+        if self.name in ("deploy_failure", "deploy_name") and (
+            method != "POST" or path not in DEPLOY_PATHS
+        ):
             return False
         if self.name == "docker_down" and not (
             path.startswith("/docker/") or (method == "POST" and path in DEPLOY_PATHS)
