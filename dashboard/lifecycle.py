@@ -18,6 +18,7 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import func, select, text
+from sqlalchemy.exc import IntegrityError
 
 from .gateway import hummingbot, record_last_seen
 from .hummingbot import (
@@ -245,9 +246,17 @@ def deploy(bot_id: str, settings: DeploySettings, actor: str) -> Bot:
     if bot.deploy_request_id != request_id or bot.status != "deploying":
         db.session.commit()  # reconcile settled it meanwhile
         return bot
-    if result is not None:
+    if result is not None and not _took_instance_name(bot, result.instance_name):
+        bot.status = "deploy_failed"
+        bot.last_error = (f"Hummingbot answered that it runs this bot as {result.instance_name}, "
+                          "a name another definition already holds, so the deploy is recorded "
+                          "as failed. An admin can look for that name on the recovery desk.")
+        record_event(bot, "deploy_failed", actor, from_status="deploying",
+                     to_status="deploy_failed",
+                     details={"request_id": request_id, "error": bot.last_error,
+                              "instance_name": result.instance_name})
+    elif result is not None:
         bot.status = "running"
-        bot.instance_name = result.instance_name
         record_event(bot, "deployed", actor, from_status="deploying", to_status="running",
                      details={"request_id": request_id, "instance_name": result.instance_name,
                               "message": result.message})
@@ -266,6 +275,17 @@ def deploy(bot_id: str, settings: DeploySettings, actor: str) -> Bot:
     db.session.commit()
     hummingbot().feed.invalidate()
     return bot
+
+
+def _took_instance_name(bot: Bot, name: str) -> bool:
+    """Give the bot the name Hummingbot answered; False when another definition holds it (the
+    column is unique: the index decides, so two deploys racing for one name cannot both win)."""
+    try:
+        with db.session.begin_nested():
+            bot.instance_name = name
+    except IntegrityError:
+        return False  # the savepoint is rolled back: the bot is as it was, still locked
+    return True
 
 
 def deploy_outcome(bot: Bot, verb: str = "Deploy") -> tuple[str, str]:

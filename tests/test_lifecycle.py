@@ -301,6 +301,25 @@ def test_deploy_failure_from_docker_is_deploy_failed_with_the_message(app, login
     assert badge(login.as_admin(), "pmm-btc") == "deploy_failed"
 
 
+def test_a_deploy_answered_with_a_name_another_definition_holds_is_deploy_failed(
+        app, login, make_bot, sim):
+    """Was a 500 (the unique index) with the bot stuck in deploying."""
+    make_bot(id="holder", name="holder").instance_name = "holder-20260101-000000"
+    make_bot()
+    db.session.commit()
+    sim.set_fault("deploy_name", message="holder-20260101-000000")
+    response = login.as_admin().post("/bots/pmm-btc/deploy", data=SCRIPT_FORM,
+                                     follow_redirects=True)
+    assert response.status_code == 200
+    bot = fresh("pmm-btc")
+    assert (bot.status, bot.instance_name) == ("deploy_failed", None)
+    assert "another definition already holds" in bot.last_error
+    assert "Deploy of pmm-btc failed" in page_text(response)
+    assert actions("pmm-btc")[-2:] == ["deploy_requested", "deploy_failed"]
+    assert events("pmm-btc")[-1].details["instance_name"] == "holder-20260101-000000"
+    assert fresh("holder").instance_name == "holder-20260101-000000"
+
+
 def test_deploy_for_an_unknown_credentials_profile_is_deploy_failed(app, login, make_bot,
                                                                     sim):
     make_bot(account_identifier="client_unknown")
