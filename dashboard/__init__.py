@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from flask import Flask
@@ -62,4 +63,4 @@ def _database_uri(app: Flask) -> str:
         raise ConfigError("DATABASE_URL must be set in production.")
     from .embedded_db import embedded_database_url
 
-    return embedded_database_url(INSTANCE_PATH / "pgdata")
+    return embedded_database_url(Path(app.config["EMBEDDED_PGDATA"]))

@@ -6,10 +6,12 @@ production process that still carries one of them.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 INSTANCE_PATH = PROJECT_ROOT / "instance"
@@ -105,6 +107,7 @@ class Settings:
     database_url: str | None
     port: int
     hummingbot_api_url: str | None
+    hummingbot_allow_http: bool
     hummingbot_username: str
     hummingbot_password: str
     hummingbot_connect_timeout: float
@@ -125,6 +128,7 @@ class Settings:
     log_level: str
     log_format: str
     sql_count_header: bool
+    embedded_pgdata: str
 
     @property
     def is_production(self) -> bool:
@@ -175,8 +179,12 @@ class Settings:
             "REMEMBER_COOKIE_HTTPONLY": True,
             "REMEMBER_COOKIE_SECURE": self.is_production,
             "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session
+            "EMBEDDED_PGDATA": self.embedded_pgdata,
             "SQLALCHEMY_ENGINE_OPTIONS": {
                 "pool_pre_ping": True,
+                # Statement parameters hold clients' configurations and users' data: errors and
+                # SQL logs show the statement only.
+                "hide_parameters": True,
                 # Naive TIMESTAMP columns hold UTC: make NOW() agree whatever the server's zone.
                 "connect_args": {"connect_timeout": 5, "options": "-c timezone=UTC"},
             },
@@ -218,6 +226,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         database_url=database_url,
         port=_int(env, "PORT", 5000),
         hummingbot_api_url=(env.get("HUMMINGBOT_API_URL") or None),
+        hummingbot_allow_http=_bool(env.get("HUMMINGBOT_ALLOW_HTTP")),
         hummingbot_username=env.get("HUMMINGBOT_API_USERNAME", DEFAULT_HUMMINGBOT_CREDENTIALS[0]),
         hummingbot_password=env.get("HUMMINGBOT_API_PASSWORD", DEFAULT_HUMMINGBOT_CREDENTIALS[1]),
         hummingbot_connect_timeout=_float(env, "HUMMINGBOT_CONNECT_TIMEOUT", 2.0),
@@ -241,7 +250,25 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         log_level=env.get("LOG_LEVEL", "INFO").upper(),
         log_format=env.get("LOG_FORMAT", "json").lower(),
         sql_count_header=_bool(env.get("SQL_COUNT_HEADER")),
+        embedded_pgdata=env.get("EMBEDDED_PGDATA") or str(INSTANCE_PATH / "pgdata"),
     )
+
+
+def plain_http_to_another_host(url: str | None) -> bool:
+    """An http:// URL whose host is not this machine. Loopback is allowed: the password and
+    the configurations never leave the host, so TLS would protect nothing there."""
+    if not url:
+        return False
+    parts = urlsplit(url.strip())
+    if parts.scheme.lower() != "http":
+        return False
+    host = (parts.hostname or "").lower()
+    if host == "localhost":
+        return False
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return True  # a name other than localhost may resolve anywhere
 
 
 def validate_production(settings: Settings) -> None:
@@ -258,6 +285,11 @@ def validate_production(settings: Settings) -> None:
         problems.append("FLASK_DEBUG must be off")
     if not settings.hummingbot_api_url:
         problems.append("HUMMINGBOT_API_URL must be set")
+    if plain_http_to_another_host(settings.hummingbot_api_url) \
+            and not settings.hummingbot_allow_http:
+        problems.append("HUMMINGBOT_API_URL must use https:// (it carries the Hummingbot "
+                        "password and every client's configuration); set "
+                        "HUMMINGBOT_ALLOW_HTTP=true only if the network between is private")
     credentials = (settings.hummingbot_username, settings.hummingbot_password)
     if credentials == DEFAULT_HUMMINGBOT_CREDENTIALS:
         problems.append("HUMMINGBOT_API_USERNAME/PASSWORD must not be the default admin/admin")

@@ -9,6 +9,7 @@ once) and serves the dashboard on 127.0.0.1:$PORT.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 
 
@@ -27,6 +28,10 @@ def start_simulator_if_needed() -> None:
     os.environ["HUMMINGBOT_API_USERNAME"] = simulator.username
     os.environ["HUMMINGBOT_API_PASSWORD"] = simulator.password
     print(f"Hummingbot API: simulator on {simulator.url} (control: {simulator.control_url}/)")
+
+
+def _stop_like_ctrl_c(_signum, _frame) -> None:
+    raise KeyboardInterrupt
 
 
 def main() -> int:
@@ -51,6 +56,10 @@ def main() -> int:
     where = "embedded PostgreSQL in instance/pgdata" if not app.config["DATABASE_URL"] else \
         "DATABASE_URL"
     print(f"Bot Management on http://127.0.0.1:{port}/  (database: {where}; Ctrl-C stops)")
+    # SIGTERM (a process manager, an IDE's stop button, `kill`) takes the way out Ctrl-C takes,
+    # so the embedded PostgreSQL's exit handler runs and stops it: Python's default for SIGTERM
+    # ends the process at once and leaves PostgreSQL running.
+    signal.signal(signal.SIGTERM, _stop_like_ctrl_c)
     app.run(host="127.0.0.1", port=port, threaded=True, use_reloader=False)
     return 0
 

@@ -1,8 +1,8 @@
 """Client for the Hummingbot API: one method per call, typed results, one error family.
 
 No Flask and no database here. Protocol facts (envelopes, quirks) are in
-/work/shared/HUMMINGBOT_API.md; the short version: HTTP 200 does not mean success, every route
-family has its own envelope, deploys rename the bot and are not idempotent.
+dashboard/simulator/HUMMINGBOT_API.md; the short version: HTTP 200 does not mean success, every
+route family has its own envelope, deploys rename the bot and are not idempotent.
 
 Errors (all `HummingbotError`, whose `str()` is safe to show a user: never credentials):
 

@@ -8,7 +8,7 @@ import re
 import uuid
 from datetime import datetime
 
-from flask import Flask, abort, g, jsonify, render_template, request
+from flask import Flask, abort, g, jsonify, render_template, request, session
 from flask_login import AnonymousUserMixin
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import OperationalError
@@ -42,6 +42,11 @@ STATIC_HEADERS = {
     "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=(), usb=()",
 }
 HSTS = "max-age=63072000; includeSubDomains"
+# Flashed messages travel in the session cookie until shown: an 8,000-character Hummingbot
+# error made a cookie browsers drop (and every later request a 431). The full text stays on
+# the bot's page and in its history.
+MAX_FLASH_CHARS = 300
+MAX_FLASHES = 5
 
 
 def content_security_policy(htmx_source: str) -> str:
@@ -84,6 +89,24 @@ def reject_unusable_input(max_length: int | None):
         abort(400, "The request contains a NUL character.")
     if request.method in STATE_CHANGING and _has_nul(request.form.items(multi=True)):
         abort(400, "The request contains a NUL character.")
+
+
+def bound_flashed_messages() -> None:
+    """The one place flashed messages are bounded: the latest MAX_FLASHES, each cut to
+    MAX_FLASH_CHARS, before the session cookie is written."""
+    if "_flashes" not in session:  # `in` does not mark the session accessed (Vary: Cookie)
+        return
+    flashes = session["_flashes"]
+    bounded = [(category, _shorten(str(message))) for category, message in flashes]
+    bounded = bounded[-MAX_FLASHES:]
+    if bounded != flashes:
+        session["_flashes"] = bounded
+
+
+def _shorten(message: str) -> str:
+    if len(message) <= MAX_FLASH_CHARS:
+        return message
+    return message[:MAX_FLASH_CHARS - 1].rstrip() + "…"
 
 
 def ago(value: datetime | None, now: datetime | None = None) -> str:
@@ -141,6 +164,11 @@ def init_app(app: Flask) -> None:
             response.headers["Cache-Control"] = "no-store"
         if app.config["APP_ENV"] == "production":
             response.headers["Strict-Transport-Security"] = HSTS
+        return response
+
+    @app.after_request
+    def bound_flashes(response):
+        bound_flashed_messages()
         return response
 
     @app.after_request

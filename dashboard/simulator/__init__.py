@@ -12,7 +12,7 @@ or in-process::
     sim.stop()
 
 The API port serves the real paths, envelopes, status codes and quirks described in
-/work/shared/HUMMINGBOT_API.md (Basic auth except on `GET /`, exact trailing slashes, renamed
+HUMMINGBOT_API.md beside this file (Basic auth except on `GET /`, exact trailing slashes, renamed
 deploys, `not_found` with HTTP 200, `stopping` then gone on stop-and-archive, ...), and the real
 server's timing (section 6): a new container is listed only at the next container poll
 (`appear_seconds`), stop-and-archive removes the container after `stopping_seconds`, a bot heard

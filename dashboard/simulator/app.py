@@ -1,7 +1,7 @@
 """Flask apps of the simulator: the Hummingbot API itself, and the control API under /_simulator/.
 
 The API app reproduces the real server's paths, envelopes, status codes and quirks (see
-/work/shared/HUMMINGBOT_API.md). Routing is exact: no slash redirects, no merged slashes.
+HUMMINGBOT_API.md in this package). Routing is exact: no slash redirects, no merged slashes.
 """
 
 from __future__ import annotations
