@@ -131,8 +131,8 @@ def test_the_pending_step_expires(app, client, accounts):
 def test_throttling_applies_to_the_code_step(app, client, accounts, monkeypatch):
     monkeypatch.setitem(app.config, "LOGIN_MAX_FAILURES_PER_USERNAME", 3)
     _user, secret = enrolled()
-    password_step(client)  # attempt 1: a right password is not given back before the code
-    for _ in range(2):  # attempts 2 and 3
+    password_step(client)  # a right password is no failure, but clears nothing before the code
+    for _ in range(3):  # failures 1 to 3
         assert client.post("/login/verify", data={"code": wrong_code(secret)}).status_code \
             == 401
     refused = client.post("/login/verify", data={"code": pyotp.TOTP(secret).now()})
