@@ -50,7 +50,9 @@ MAX_FLASHES = 5
 
 
 def content_security_policy(htmx_source: str) -> str:
-    script_src = "'self' https://cdn.jsdelivr.net" if htmx_source == "cdn" else "'self'"
+    # The CDN is allowed for the one pinned file, not the whole origin: a path without a
+    # trailing slash matches exactly (CSP 3), so no other file on the CDN can run here.
+    script_src = f"'self' {HTMX_CDN_URL}" if htmx_source == "cdn" else "'self'"
     return "; ".join([
         "default-src 'self'",
         f"script-src {script_src}",

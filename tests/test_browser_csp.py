@@ -12,7 +12,7 @@ import pytest
 
 from tests.browser import CspWatcher, screenshot
 from tests.conftest import TEST_PASSWORD, make_bot_data
-from tests.servers import Browser, running_server
+from tests.servers import ROOT, Browser, running_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -86,3 +86,37 @@ def test_a_whole_session_runs_without_a_single_csp_violation(chromium, server, s
     })""")
     assert directive == "img-src"
     context.close()
+
+
+def test_the_cdn_may_serve_the_pinned_htmx_file_and_nothing_else(chromium, committed_app,
+                                                                  migrated, server_env):
+    """With HTMX_SOURCE=cdn, Chromium loads the pinned htmx from the CDN (served here by a
+    route, byte for byte the vendored file, so its SRI matches) and refuses any other file of
+    the same CDN before asking for it: the CSP names the file, not the origin."""
+    from dashboard.web import HTMX_CDN_URL, HTMX_LOCAL_FILE
+
+    body = (ROOT / "static" / HTMX_LOCAL_FILE).read_bytes()
+    with running_server(migrated, **{**server_env, "HTMX_SOURCE": "cdn"}) as server:
+        context = chromium.new_context()
+        asked: list[str] = []
+
+        def serve(route):
+            asked.append(route.request.url)
+            route.fulfill(status=200, body=body, content_type="application/javascript",
+                          headers={"Access-Control-Allow-Origin": "*"})
+
+        context.route("https://cdn.jsdelivr.net/**", serve)
+        page = context.new_page()
+        page.goto(server.url + "/login")
+        page.wait_for_function("() => window.htmx !== undefined")
+        blocked = page.evaluate("""() => new Promise((resolve) => {
+            setTimeout(() => resolve("not blocked within 10 s"), 10000);
+            document.addEventListener("securitypolicyviolation",
+                (event) => resolve(event.violatedDirective + " " + event.blockedURI), {once: true});
+            const script = document.createElement("script");
+            script.src = "https://cdn.jsdelivr.net/npm/htmx.org@2.0.8/dist/ext/debug.js";
+            document.head.appendChild(script);
+        })""")
+        context.close()
+    assert blocked.startswith("script-src") and blocked.endswith("/dist/ext/debug.js"), blocked
+    assert asked == [HTMX_CDN_URL]

@@ -14,7 +14,7 @@ import pytest
 
 from dashboard import create_app
 from dashboard.config import ConfigError, load_settings, validate_production
-from dashboard.web import content_security_policy
+from dashboard.web import HTMX_CDN_URL, content_security_policy
 from tests.conftest import base_config
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -94,7 +94,7 @@ def test_the_csp_is_strict_in_both_htmx_modes():
         assert csp["default-src"] == "'self'"
         assert csp["object-src"] == "'none'" and csp["base-uri"] == "'none'"
         assert csp["frame-ancestors"] == "'none'" and csp["form-action"] == "'self'"
-        assert csp["script-src"] == ("'self' https://cdn.jsdelivr.net" if source == "cdn"
+        assert csp["script-src"] == (f"'self' {HTMX_CDN_URL}" if source == "cdn"
                                      else "'self'")
         assert "'unsafe-inline'" not in csp["style-src"]
 
