@@ -65,7 +65,8 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
 def _refusals(*extra: str) -> dict[str, Any]:
     error = {"$ref": "#/components/schemas/Error"}
     responses = {
-        "400": _json(error, "Unusable input (e.g. a NUL character)."),
+        "400": _json(error, "Unusable input (e.g. a NUL character), or an htmx request "
+                           "(HX-Request): the API serves data, never page fragments."),
         "401": _json(error, "Not logged in: send HTTP Basic credentials or the session cookie."),
         "429": _json(error, "Too many login attempts from this address or for this username; "
                             "see Retry-After."),

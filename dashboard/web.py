@@ -9,6 +9,7 @@ import uuid
 from datetime import datetime
 
 from flask import Flask, abort, g, jsonify, render_template, request, session
+from flask.json.provider import DefaultJSONProvider
 from flask_login import AnonymousUserMixin
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import OperationalError
@@ -64,6 +65,24 @@ def content_security_policy(htmx_source: str) -> str:
         "form-action 'self'",
         "frame-ancestors 'none'",
     ])
+
+
+class InertJSONProvider(DefaultJSONProvider):
+    """JSON with `<`, `>` and `&` written as \\u escapes (they only occur inside strings): the
+    same data, but no markup even if a browser or htmx ever read it as HTML."""
+
+    def dumps(self, obj, **kwargs) -> str:
+        text = super().dumps(obj, **kwargs)
+        return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def refuse_htmx_on_the_api() -> None:
+    """`before_request`: the JSON API is data, never a fragment to swap into a page. htmx marks
+    every request it makes, so an element that was not ours asking /api/ gets a 400 (which
+    htmx does not swap either)."""
+    if wants_json() and "HX-Request" in request.headers:
+        abort(400, "The JSON API does not answer htmx requests (HX-Request): it serves data, "
+                   "not page fragments.")
 
 
 def ensure_request_id() -> str:
@@ -141,6 +160,9 @@ def init_app(app: Flask) -> None:
     @app.before_request
     def assign_request_id():
         ensure_request_id()
+
+    app.json = InertJSONProvider(app)
+    app.before_request(refuse_htmx_on_the_api)
 
     @app.before_request
     def check_input():
