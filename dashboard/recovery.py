@@ -51,6 +51,7 @@ from .validation import (
     HUMMINGBOT_NAME,
     MAX_NAME_LENGTH,
     ValidationError,
+    is_instance_name,
     validate_bot,
 )
 
@@ -435,7 +436,12 @@ def live_badge(live: LiveBot) -> dict[str, Any]:
 @dataclass(frozen=True)
 class OrphanRow:
     live: LiveBot
-    form: AdoptForm | None  # None: the page loads it on demand
+    form: AdoptForm | None  # None: the page loads it on demand, or it cannot be adopted
+
+    @property
+    def adoptable(self) -> bool:
+        """A name that breaks Hummingbot's own rule is shown as text only: no link, no form."""
+        return is_instance_name(self.live.name)
 
 
 @dataclass(frozen=True)
@@ -484,7 +490,7 @@ def overview(*, prefill: int = PREFILL_INLINE) -> Overview:
         client = hummingbot().require_client() if prefill else None
         for index, live in enumerate(live_orphans):
             form = None
-            if client is not None and index < prefill:
+            if client is not None and index < prefill and is_instance_name(live.name):
                 form = draft_adopt_form(read_orphan_facts(client, live, strict=False))
             orphan_rows.append(OrphanRow(live=live, form=form))
         running = db.session.scalars(select(Bot).where(

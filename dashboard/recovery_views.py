@@ -11,7 +11,7 @@ from .access import admin_only, get_bot_or_404
 from .bots import wants_fragment
 from .registry import StateError, actor_name
 from .transfer import ImportFileError
-from .validation import BOT_FIELDS, HUMMINGBOT_NAME, ValidationError
+from .validation import BOT_FIELDS, ValidationError, is_instance_name
 
 bp = Blueprint("recovery", __name__, url_prefix="/recovery")
 
@@ -41,7 +41,7 @@ def index():
 
 
 def _instance_name_or_404(instance_name: str) -> str:
-    if len(instance_name) > 200 or not HUMMINGBOT_NAME.match(instance_name):
+    if not is_instance_name(instance_name):
         abort(404)
     return instance_name
 

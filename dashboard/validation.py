@@ -15,12 +15,20 @@ STRATEGY = re.compile(r"^[A-Za-z0-9_.:-]+$")
 CONNECTOR = re.compile(r"^[A-Za-z0-9_.-]+$")
 PAIR = re.compile(r"^[A-Z0-9]+-[A-Z0-9]+$")
 
+MAX_INSTANCE_NAME_LENGTH = 200  # what we accept from Hummingbot as a live bot's name
 MAX_ID_LENGTH = 64
 MAX_NAME_LENGTH = 48  # leaves room for the "-YYYYmmdd-HHMMSS" Hummingbot appends
 MAX_INSTANCE_NAME_LENGTH = MAX_NAME_LENGTH + len("-YYYYmmdd-HHMMSS")
 MAX_FIELD_LENGTH = 64
 MAX_CONFIG_DEPTH = 32  # nesting levels; deeper JSON is refused, never a RecursionError
 BOT_FIELDS = ("id", "name", "account_identifier", "strategy", "connector", "pair", "config")
+
+
+def is_instance_name(value) -> bool:
+    """A name Hummingbot reports passes its own rule. Only such a name may go into a URL, a
+    form or an attribute; any other is shown as text and nothing is offered for it."""
+    return isinstance(value, str) and len(value) <= MAX_INSTANCE_NAME_LENGTH \
+        and HUMMINGBOT_NAME.match(value) is not None
 
 
 class ValidationError(ValueError):

@@ -7,6 +7,7 @@ import logging
 import re
 import uuid
 from datetime import datetime
+from urllib.parse import quote
 
 from flask import Flask, abort, g, jsonify, render_template, request, session
 from flask.json.provider import DefaultJSONProvider
@@ -15,6 +16,7 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import BaseConverter
 
 from .access import ADMIN, access_level, enforce_access, wants_json
 from .audit import security_event
@@ -65,6 +67,25 @@ def content_security_policy(htmx_source: str) -> str:
         "form-action 'self'",
         "frame-ancestors 'none'",
     ])
+
+
+def path_segment(value) -> str:
+    """One URL path segment: `/` is encoded too (Werkzeug and Jinja's `urlencode` keep it), so a
+    value from outside can never add segments that a browser would then resolve, as in
+    `zz/../../../api/bots/x`."""
+    return quote(str(value), safe="!$'()*+,:;=@")
+
+
+class SegmentConverter(BaseConverter):
+    """The default URL converter, with `path_segment` for building URLs."""
+
+    def to_url(self, value) -> str:
+        return path_segment(value)
+
+
+def encode_slashes_in_urls(app: Flask) -> None:
+    """Before any blueprint: rules pick their converters when they are added."""
+    app.url_map.converters["default"] = app.url_map.converters["string"] = SegmentConverter
 
 
 class InertJSONProvider(DefaultJSONProvider):
@@ -248,6 +269,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals["pager_args"] = lambda: {
         key: request.args[key] for key in PAGER_KEYS if request.args.get(key)}
     app.jinja_env.filters["utc"] = utc
+    app.jinja_env.filters["segment"] = path_segment
 
     @app.context_processor
     def page_globals():

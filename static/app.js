@@ -12,3 +12,12 @@ document.addEventListener("htmx:beforeRequest", function (event) {
     event.preventDefault();
   }
 });
+
+// Only HTML fragments of ours are swapped in. A JSON or text answer is dropped whatever asked
+// for it: htmx would otherwise insert it as markup (SECURITY.md, "a hostile Hummingbot").
+document.addEventListener("htmx:beforeSwap", function (event) {
+  var type = event.detail.xhr.getResponseHeader("Content-Type") || "";
+  if (!/^text\/html\s*(;|$)/i.test(type)) {
+    event.detail.shouldSwap = false;
+  }
+});
