@@ -7,6 +7,7 @@ from flask_login import current_user
 from sqlalchemy import text
 
 from .access import get_bot_or_404, public
+from .disclosure import viewer_redaction
 from .gateway import hummingbot
 from .models import db
 from .registry import BotFilters, filtered_bots
@@ -36,7 +37,8 @@ def list_bots():
     page = db.paginate(filtered_bots(filters), page=_bounded_int("page", 1, 100_000),
                        per_page=_bounded_int("per_page", DEFAULT_PER_PAGE, MAX_PER_PAGE),
                        error_out=False, count=True)
-    return jsonify(bots=[row_to_dict(row) for row in merge_rows(page.items, snapshot)],
+    redaction = viewer_redaction(current_user, page.items)
+    return jsonify(bots=[row_to_dict(row, redaction) for row in merge_rows(page.items, snapshot)],
                    page=page.page, per_page=page.per_page, total=page.total,
                    hummingbot=_hummingbot_state(snapshot))
 
@@ -46,7 +48,7 @@ def get_bot(bot_id: str):
     bot = get_bot_or_404(bot_id)  # first: a refused id must not cost a call to Hummingbot
     snapshot = hummingbot().feed.snapshot()
     [row] = merge_rows([bot], snapshot)
-    return jsonify(row_to_dict(row))
+    return jsonify(row_to_dict(row, viewer_redaction(current_user, [bot])))
 
 
 def _hummingbot_state(snapshot) -> dict:

@@ -10,6 +10,7 @@ from markupsafe import Markup
 
 from . import lifecycle
 from .access import admin_only, get_bot_or_404, is_htmx
+from .disclosure import viewer_redaction
 from .gateway import hummingbot
 from .models import BOT_STATUSES, db
 from .registry import (
@@ -102,7 +103,13 @@ def detail(bot_id: str):
                "poll_seconds": current_app.config["STATUS_POLL_SECONDS"]}
     if wants_fragment():
         return render_template("bots/_live.html", **context)
-    return render_template("bots/detail.html", events=bot_history(bot), **context)
+    events = bot_history(bot)
+    last_error = bot.last_error
+    redaction = viewer_redaction(current_user, [bot], events)
+    if redaction is not None:
+        events = [redaction.event(bot, event) for event in events]
+        last_error = redaction.text(bot, last_error)
+    return render_template("bots/detail.html", events=events, last_error=last_error, **context)
 
 
 def _form_input() -> dict[str, str]:

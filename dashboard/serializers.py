@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from .disclosure import ClientRedaction
 from .models import Bot
 from .status import BotRow
 
@@ -28,11 +29,13 @@ def bot_to_dict(bot: Bot) -> dict[str, Any]:
     return out
 
 
-def row_to_dict(row: BotRow) -> dict[str, Any]:
-    """A stored bot plus what Hummingbot says: `display_status` is the badge, `live` its report."""
-    return {
+def row_to_dict(row: BotRow, redaction: ClientRedaction | None = None) -> dict[str, Any]:
+    """A stored bot plus what Hummingbot says: `display_status` is the badge, `live` its report.
+    `redaction`: what a client may not read (see disclosure.py); None for admins."""
+    data = {
         **bot_to_dict(row.bot),
         "display_status": row.display_status,
         "status_is_stale": row.stale,
         "live": row.live.raw if row.live is not None else None,
     }
+    return redaction.bot_fields(row.bot, data) if redaction is not None else data
