@@ -23,7 +23,7 @@ from flask import render_template_string, url_for
 from dashboard.models import Bot, BotEvent, db
 from dashboard.registry import create_bot, record_event
 from dashboard.simulator.hostile import hostile_names, markup, start_hostile
-from tests.browser import CspWatcher, log_in, screenshot
+from tests.browser import ARTIFACTS, CspWatcher, log_in
 from tests.conftest import make_bot_data
 from tests.servers import running_server
 
@@ -209,6 +209,16 @@ def _seed_victims(app, simulator) -> None:
     simulator.seed_bot("evil_orphan2", account="client_other", controllers=["grid_2"])
 
 
+def _screenshots(page, name: str) -> None:
+    """1440 and 390 px wide; long pages on a busy machine get a longer budget."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for width, height in ((1440, 900), (390, 844)):
+        page.set_viewport_size({"width": width, "height": height})
+        page.screenshot(path=str(ARTIFACTS / f"{name}-{width}.png"), full_page=True,
+                        timeout=120_000)
+    page.set_viewport_size({"width": 1440, "height": 900})
+
+
 def _wait_for_polls(page, path: str, count: int = 2) -> None:
     """Two refreshes of the page's own polled region."""
     def own_poll(response) -> bool:
@@ -251,12 +261,8 @@ def test_admin_pages_against_a_hostile_hummingbot_send_nothing_and_change_nothin
             assert page.evaluate("""() => document.querySelectorAll(
                 '[hx-post], [hx-put], [hx-patch], [hx-delete]').length""") == 0, path
             assert page.title() != "pwned", path
-            name = path.strip("/").replace("/", "-")
-            screenshot(page, f"hostile-{name}-1440")
-            if path == "/recovery":
-                page.set_viewport_size({"width": 390, "height": 844})
-                screenshot(page, "hostile-recovery-390")
-                page.set_viewport_size({"width": 1440, "height": 900})
+            if path == "/recovery" or path.startswith("/bots/"):
+                _screenshots(page, "hostile-" + path.strip("/").replace("/", "-"))
         recovery = page.goto(server.url + "/recovery").text()
         context.close()
 
