@@ -18,7 +18,6 @@ from .registry import (
     ConflictError,
     StateError,
     actor_name,
-    archive_bot,
     bot_history,
     create_bot,
     filtered_bots,
@@ -158,9 +157,14 @@ def edit(bot_id: str):
 def archive(bot_id: str):
     bot = get_bot_or_404(bot_id)
     try:
-        archive_bot(bot, actor_name(current_user))
+        lifecycle.archive(bot.id, actor_name(current_user))
         flash(f"Bot {bot.name} archived. Restore it from its page at any time.", "success")
-    except StateError as exc:
+    except lifecycle.StillRunning as exc:
+        db.session.rollback()
+        # Refused; offered instead: stop and archive it in Hummingbot, then here.
+        return _confirm_page(get_bot_or_404(bot_id), "stop-archive", refusal=str(exc),
+                             archive_definition=True, live=exc.live), 409
+    except lifecycle.LifecycleError as exc:
         flash(str(exc), "error")
     return redirect(url_for("bots.detail", bot_id=bot.id))
 
@@ -206,9 +210,17 @@ ACTIONS = {
              True, "danger"),
     "stop-archive": ("Stop and archive in Hummingbot",
                      "Trading stops, then Hummingbot removes the container and archives its "
-                     "files. The definition stays here: you can deploy it again later.",
+                     "files. The definition stays here unless you archive it too: you can "
+                     "deploy it again later.",
                      True, "danger"),
 }
+
+
+def _confirm_page(bot, action: str, **extra) -> str:
+    title, explanation, asks_orders, style = ACTIONS[action]
+    return render_template("bots/confirm.html", bot=bot, action=action, title=title,
+                           explanation=explanation, asks_orders=asks_orders, style=style,
+                           **extra)
 
 
 @bp.route("/bots/<bot_id>/<any(start, stop, 'stop-archive'):action>", methods=["GET", "POST"])
@@ -216,10 +228,9 @@ ACTIONS = {
 def lifecycle_action(bot_id: str, action: str):
     """GET shows a confirmation (it works without JavaScript); POST does it."""
     bot = get_bot_or_404(bot_id)
-    title, explanation, asks_orders, style = ACTIONS[action]
     if request.method == "GET":
-        return render_template("bots/confirm.html", bot=bot, action=action, title=title,
-                               explanation=explanation, asks_orders=asks_orders, style=style)
+        return _confirm_page(bot, action,
+                             archive_definition=request.args.get("archive_definition") == "1")
     actor = actor_name(current_user)
     # Leaving orders on the exchange must be asked for: Hummingbot's own default leaves them.
     cancel_orders = request.form.get("cancel_orders") != "0"
@@ -231,8 +242,12 @@ def lifecycle_action(bot_id: str, action: str):
             lifecycle.stop(bot.id, actor, cancel_orders=cancel_orders)
             flash(f"Stop sent to {bot.name}.", "success")
         else:
-            lifecycle.stop_and_archive(bot.id, actor, cancel_orders=cancel_orders)
-            flash(f"{bot.name} is stopping; Hummingbot archives it in the background.", "info")
+            also = request.form.get("archive_definition") == "1" and not bot.is_archived
+            bot = lifecycle.stop_and_archive(bot.id, actor, cancel_orders=cancel_orders,
+                                             archive_definition=also)
+            flash(f"{bot.name} is stopping; Hummingbot archives it in the background"
+                  + ("; the definition is archived once it has stopped." if also else "."),
+                  "info")
     except lifecycle.LifecycleError as exc:
         flash(str(exc), "error")
     return redirect(url_for("bots.detail", bot_id=bot_id))

@@ -29,7 +29,7 @@ from .hummingbot import (
     LiveBot,
 )
 from .models import Bot, BotEvent, db
-from .registry import record_event, utcnow
+from .registry import StateError, archive_bot, mark_archived, record_event, utcnow
 from .status import (
     ARCHIVE_UNCONFIRMED,
     LiveSnapshot,
@@ -48,6 +48,15 @@ REQUEST_TAG_LENGTH = 6
 
 class LifecycleError(Exception):
     """The action was refused or failed; the message is for the operator."""
+
+
+class StillRunning(LifecycleError):
+    """Archiving the definition alone would leave the bot trading: stop and archive it in
+    Hummingbot instead (`live` is None when Hummingbot could not be asked)."""
+
+    def __init__(self, message: str, live: LiveBot | None):
+        super().__init__(message)
+        self.live = live
 
 
 # --------------------------------------------------------------------------- deploy settings
@@ -347,16 +356,52 @@ def stop(bot_id: str, actor: str, *, cancel_orders: bool) -> Bot:
     return bot
 
 
-def stop_and_archive(bot_id: str, actor: str, *, cancel_orders: bool) -> Bot:
-    """Stop the bot and remove its container in Hummingbot. The definition stays."""
+# ------------------------------------------------------------------------------- archive
+def archive(bot_id: str, actor: str) -> Bot:
+    """Archive the definition, unless Hummingbot still runs the bot: hiding a definition
+    whose bot keeps trading is refused (StillRunning), and so is archiving while Hummingbot
+    cannot be asked about a bot that was deployed."""
+    bot = _locked(bot_id)
+    if bot.archived_at is None:
+        snapshot = _fresh_snapshot()
+        if not snapshot.reachable and bot.instance_name:
+            raise StillRunning(f"Hummingbot is unreachable, so it cannot be checked that "
+                               f"{bot.name} no longer runs; it was not archived.", None)
+        live = match_live(bot, snapshot.bots) if snapshot.reachable else None
+        if live is not None:
+            raise StillRunning(f"{bot.name} still runs in Hummingbot as {live.name}; archiving "
+                               "only the definition would leave it trading. It was not "
+                               "archived.", live)
+    try:
+        return archive_bot(bot, actor)
+    except StateError as exc:
+        raise LifecycleError(str(exc)) from exc
+
+
+def _archive_request(bot: Bot) -> BotEvent | None:
+    """The newest stop-and-archive request of this bot."""
+    return db.session.scalars(
+        select(BotEvent).where(BotEvent.bot_id == bot.id,
+                               BotEvent.action == "archive_requested")
+        .order_by(BotEvent.occurred_at.desc(), BotEvent.id.desc()).limit(1)).first()
+
+
+def stop_and_archive(bot_id: str, actor: str, *, cancel_orders: bool,
+                     archive_definition: bool = False) -> Bot:
+    """Stop the bot and remove its container in Hummingbot. The definition stays unless
+    `archive_definition`: then it is archived once Hummingbot has let the bot go (at once
+    when nothing runs, else when reconcile sees the stop settle)."""
     bot = _locked(bot_id)
     name = _live_instance(bot)
     if bot.status in ("deploying", "stopping"):
         raise LifecycleError(f"{bot.name} is {bot.status}; wait until it settles.")
+    if bot.archived_at is not None:
+        return _stop_archived(bot, actor, name, cancel_orders)
     before = bot.status
     bot.status = "stopping"
     record_event(bot, "archive_requested", actor, from_status=before, to_status="stopping",
-                 details={"instance_name": name, "cancel_orders": cancel_orders})
+                 details={"instance_name": name, "cancel_orders": cancel_orders,
+                          "archive_definition": archive_definition})
     db.session.commit()
     try:
         message = hummingbot().require_client().stop_and_archive(
@@ -374,6 +419,8 @@ def stop_and_archive(bot_id: str, actor: str, *, cancel_orders: bool) -> Bot:
         bot.status = "stopped"
         record_event(bot, "archive_not_needed", actor, from_status="stopping",
                      to_status="stopped", details={"error": str(exc)})
+        if archive_definition:
+            mark_archived(bot, actor, details={"after": "stop and archive"})
         db.session.commit()
         return bot
     except HummingbotError as exc:
@@ -386,6 +433,24 @@ def stop_and_archive(bot_id: str, actor: str, *, cancel_orders: bool) -> Bot:
     bot = _locked(bot_id)
     record_event(bot, "archive_started", actor, from_status="stopping", to_status="stopping",
                  details={"message": message})
+    db.session.commit()
+    hummingbot().feed.invalidate()
+    return bot
+
+
+def _stop_archived(bot: Bot, actor: str, name: str, cancel_orders: bool) -> Bot:
+    """An archived definition whose bot still runs: only Hummingbot's side is left to do,
+    and the definition stays archived whatever it answers."""
+    db.session.commit()
+    try:
+        message = hummingbot().require_client().stop_and_archive(
+            name, skip_order_cancellation=not cancel_orders)
+    except HummingbotError as exc:
+        return _record_failure(bot.id, "archive_failed", actor, exc)
+    bot = _locked(bot.id)
+    record_event(bot, "archive_started", actor, from_status="archived", to_status="archived",
+                 details={"instance_name": name, "cancel_orders": cancel_orders,
+                          "message": message})
     db.session.commit()
     hummingbot().feed.invalidate()
     return bot
@@ -584,6 +649,10 @@ def _reconcile_one(bot: Bot, snapshot: LiveSnapshot, now, grace, actor: str,
             bot.last_seen_status, bot.last_seen_at = "absent", now
             record_event(bot, "stop_settled", actor, from_status="stopping",
                          to_status="stopped", details={"archive_confirmed": confirmed})
+            # Asked to archive the definition too: Hummingbot has let the bot go.
+            request = _archive_request(bot)
+            if request is not None and request.details.get("archive_definition"):
+                mark_archived(bot, actor, details={"after": "stop and archive"})
         report.settled.append(bot.id)
     elif bot.status == "running":
         # Recorded once; the badge says Missing. `last_seen_at` keeps when it was last heard.

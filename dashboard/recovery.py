@@ -467,10 +467,12 @@ class Overview:
     archived: list[ArchivedRow]
     archived_total: int
     grace_seconds: int
+    archived_running: list[ArchivedRow] = field(default_factory=list)  # they still trade
 
     @property
     def attention(self) -> int:
-        return len(self.orphans) + len(self.missing) + len(self.back) + len(self.stuck)
+        return (len(self.orphans) + len(self.missing) + len(self.back) + len(self.stuck)
+                + len(self.archived_running))
 
 
 def _grace() -> timedelta:
@@ -485,8 +487,13 @@ def overview(*, prefill: int = PREFILL_INLINE) -> Overview:
     orphan_rows: list[OrphanRow] = []
     missing: list[BotRow] = []
     back: list[BotRow] = []
+    archived_running: list[ArchivedRow] = []
     if snapshot.reachable:
-        live_orphans = orphans(_claimers_of(list(snapshot.bots)), snapshot)
+        claimers = _claimers_of(list(snapshot.bots))
+        live_orphans = orphans(claimers, snapshot)
+        archived_running = [ArchivedRow(bot=bot, live=live) for bot in claimers
+                            if bot.archived_at is not None
+                            and (live := match_live(bot, snapshot.bots)) is not None]
         client = hummingbot().require_client() if prefill else None
         for index, live in enumerate(live_orphans):
             form = None
@@ -511,7 +518,8 @@ def overview(*, prefill: int = PREFILL_INLINE) -> Overview:
         select(func.count()).select_from(archived_query.subquery()))
     return Overview(snapshot=snapshot, orphans=orphan_rows, missing=missing, back=back,
                     stuck=_stuck(snapshot), archived=archived, archived_total=archived_total,
-                    grace_seconds=int(_grace().total_seconds()))
+                    grace_seconds=int(_grace().total_seconds()),
+                    archived_running=sorted(archived_running, key=lambda r: r.bot.name))
 
 
 def _since(bots: list[Bot]) -> dict[str, datetime | None]:

@@ -203,18 +203,26 @@ def _lock(bot: Bot) -> Bot:
 
 
 def archive_bot(bot: Bot, actor: str) -> Bot:
+    """Archive the definition only. Callers that may find it still running in Hummingbot go
+    through `lifecycle.archive` instead, which refuses that."""
     bot = _lock(bot)
     if bot.is_archived:
         return bot
     if bot.status in TRANSITIONAL:
         raise StateError(f"{bot.name} is {bot.status}; wait until it settles before archiving.")
+    mark_archived(bot, actor)
+    db.session.commit()
+    return bot
+
+
+def mark_archived(bot: Bot, actor: str, details: Mapping[str, Any] | None = None) -> None:
+    """Soft-delete the definition (the caller commits)."""
     before = bot.status
     bot.status = "archived"
     bot.archived_at = utcnow()
     bump_version(bot)
-    record_event(bot, "archived", actor, from_status=before, to_status="archived")
-    db.session.commit()
-    return bot
+    record_event(bot, "archived", actor, from_status=before, to_status="archived",
+                 details=details)
 
 
 def restore_bot(bot: Bot, actor: str) -> Bot:
