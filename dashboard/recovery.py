@@ -72,14 +72,6 @@ class OrphanGone(RecoveryError):
     """The live bot is no longer in Hummingbot."""
 
 
-class NeedsDeployForm(RecoveryError):
-    """No usable stored deploy settings: the operator fills in the deploy form."""
-
-    def __init__(self, bot: Bot, message: str):
-        super().__init__(message)
-        self.bot = bot
-
-
 # ------------------------------------------------------------------------------- orphans
 @dataclass(frozen=True)
 class OrphanFacts:
@@ -564,17 +556,21 @@ def _stuck(snapshot: LiveSnapshot) -> list[StuckRow]:
 
 
 # ------------------------------------------------------------------- missing, stuck, archived
-def redeploy(bot_id: str, actor: str) -> Bot:
-    """Deploy a missing bot again from its definition and its stored deploy settings, through
-    the lifecycle (intent first, one remote call, never retried)."""
+def redeploy_form(bot: Bot) -> dict[str, str]:
+    """The deploy form's values for a redeploy: the settings stored from the last deploy."""
+    return lifecycle.deploy_form_defaults(bot)
+
+
+def stored_settings_invalid(bot: Bot) -> bool:
+    return bool(bot.deploy_settings) and settings_from(bot.deploy_settings) is None
+
+
+def redeploy(bot_id: str, form: Mapping[str, Any], actor: str) -> Bot:
+    """Deploy a missing bot again with the settings the operator confirmed, through the
+    lifecycle (intent first, one remote call, never retried). ValidationError for a bad
+    form."""
     bot = _bot(bot_id)
-    if not bot.deploy_settings:
-        raise NeedsDeployForm(bot, f"No deploy settings are stored for {bot.name}: fill in the "
-                                   "deploy form once; later redeploys reuse it.")
-    settings = settings_from(bot.deploy_settings)
-    if settings is None:
-        raise NeedsDeployForm(bot, f"The stored deploy settings of {bot.name} are not valid; "
-                                   "check them in the deploy form.")
+    settings = lifecycle.parse_deploy_settings(dict(form))
     try:
         return lifecycle.deploy(bot.id, settings, actor)
     except lifecycle.LifecycleError as exc:

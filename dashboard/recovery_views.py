@@ -83,15 +83,24 @@ def adopt(instance_name: str):
     return redirect(url_for("bots.detail", bot_id=bot.id))
 
 
-@bp.route("/bots/<bot_id>/redeploy", methods=["POST"])
+@bp.route("/bots/<bot_id>/redeploy", methods=["GET", "POST"])
 @admin_only
 def redeploy(bot_id: str):
+    """The deploy form's own confirmation, filled in from the stored settings; POST deploys
+    what the operator confirmed there, and comes back to the desk."""
     bot = get_bot_or_404(bot_id)
+    context = {"bot": bot, "form_action": url_for("recovery.redeploy", bot_id=bot.id),
+               "verb": "Redeploy", "back_url": url_for("recovery.index")}
+    if request.method == "GET":
+        return render_template("bots/deploy.html", values=recovery.redeploy_form(bot),
+                               errors={}, stored_invalid=recovery.stored_settings_invalid(bot),
+                               **context)
+    values = request.form.to_dict()
     try:
-        bot = recovery.redeploy(bot.id, actor_name(current_user))
-    except recovery.NeedsDeployForm as exc:
-        flash(str(exc), "info")
-        return redirect(url_for("bots.deploy", bot_id=bot_id))
+        bot = recovery.redeploy(bot.id, values, actor_name(current_user))
+    except ValidationError as exc:
+        return render_template("bots/deploy.html", values=values, errors=exc.errors,
+                               **context), 422
     except recovery.RecoveryError as exc:
         flash(str(exc), "error")
         return _back()

@@ -298,16 +298,33 @@ def missing_bot(make_bot, simulator):
     return bot
 
 
-def test_missing_bot_is_listed_and_redeployed_from_its_definition(login, simulator, missing_bot):
+REDEPLOY_FORM = {"mode": "script", "image": "hummingbot/hummingbot:latest",
+                 "script": "simple_pmm.py", "script_config": ""}
+
+
+def test_missing_bot_is_listed_and_redeployed_after_the_deploy_confirmation(
+        login, simulator, missing_bot):
     admin = login.as_admin()
     page = admin.get("/recovery").get_data(as_text=True)
     section = page.split('id="missing"')[1].split("</section>")[0]
-    assert 'id="missing-lost"' in section and "Redeploy from definition" in section
+    assert 'id="missing-lost"' in section and 'href="/recovery/bots/lost/redeploy"' in section
     assert "Missing (needs attention)" in section
 
+    # The button opens the deploy form's confirmation, filled in from the stored settings;
+    # nothing is sent until it is confirmed.
     simulator.reset_counts()
-    response = admin.post("/recovery/bots/lost/redeploy")
-    assert response.status_code == 302
+    confirm = admin.get("/recovery/bots/lost/redeploy")
+    assert confirm.status_code == 200
+    form = confirm.get_data(as_text=True)
+    assert "<h1>Redeploy lost</h1>" in form
+    assert 'action="/recovery/bots/lost/redeploy"' in form
+    assert 'name="script" value="simple_pmm.py"' in form
+    assert 'href="/recovery"' in form  # the way back goes to the desk
+    assert simulator.request_count("POST", "/bot-orchestration/deploy-v2-script") == 0
+    assert db.session.get(Bot, "lost").status == "running"
+
+    response = admin.post("/recovery/bots/lost/redeploy", data=REDEPLOY_FORM)
+    assert response.status_code == 302 and response.headers["Location"] == "/recovery"
     assert simulator.request_count("POST", "/bot-orchestration/deploy-v2-script") == 1
     db.session.refresh(missing_bot)
     assert missing_bot.status == "running"
@@ -318,34 +335,43 @@ def test_missing_bot_is_listed_and_redeployed_from_its_definition(login, simulat
     assert "Redeployed lost as" in flashes(admin.get("/recovery"))
     assert 'id="missing-lost"' not in admin.get("/recovery").get_data(as_text=True)
 
-    # A second click is refused by the lifecycle: it runs now.
+    # A second confirmation is refused by the lifecycle: it runs now.
     simulator.reset_counts()
-    admin.post("/recovery/bots/lost/redeploy")
+    admin.post("/recovery/bots/lost/redeploy", data=REDEPLOY_FORM)
     assert simulator.request_count("POST", "/bot-orchestration/deploy-v2-script") == 0
     assert f"lost is running as {missing_bot.instance_name}" in flashes(admin.get("/recovery"))
 
 
-def test_redeploy_without_stored_settings_goes_to_the_deploy_form(login, missing_bot, simulator):
+def test_redeploy_confirmation_with_a_bad_field_sends_nothing(login, missing_bot, simulator):
+    simulator.reset_counts()
+    response = login.as_admin().post("/recovery/bots/lost/redeploy",
+                                     data={**REDEPLOY_FORM, "script": "../etc/passwd"})
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    assert 'value="../etc/passwd"' in page and "Script may contain only" in page
+    assert simulator.request_count("POST", "/bot-orchestration/deploy-v2-script") == 0
+    assert db.session.get(Bot, "lost").instance_name == "lost-abc123-20250101-000000"
+
+
+def test_redeploy_without_stored_settings_shows_the_empty_deploy_form(login, missing_bot,
+                                                                      simulator):
     missing_bot.deploy_settings = {}
     db.session.commit()
     simulator.reset_counts()
-    response = login.as_admin().post("/recovery/bots/lost/redeploy")
-    assert response.headers["Location"] == "/bots/lost/deploy"
+    page = login.as_admin().get("/recovery/bots/lost/redeploy").get_data(as_text=True)
+    assert 'name="script" value=""' in page
     assert simulator.request_count("POST", "/bot-orchestration/deploy-v2-script") == 0
     assert db.session.get(Bot, "lost").status == "running"
-    page = login.as_admin().get("/recovery").get_data(as_text=True)
-    assert 'href="/bots/lost/deploy"' in page.split('id="missing-lost"')[1].split("</tr>")[0]
 
 
-def test_redeploy_with_invalid_stored_settings_goes_to_the_deploy_form(login, missing_bot,
-                                                                      simulator):
+def test_redeploy_with_invalid_stored_settings_says_so_on_the_form(login, missing_bot,
+                                                                   simulator):
     missing_bot.deploy_settings = {**missing_bot.deploy_settings, "script": "../etc/passwd"}
     db.session.commit()
     simulator.reset_counts()
-    admin = login.as_admin()
-    assert admin.post("/recovery/bots/lost/redeploy").headers["Location"] == "/bots/lost/deploy"
+    page = login.as_admin().get("/recovery/bots/lost/redeploy").get_data(as_text=True)
+    assert "deploy settings stored for this bot are not valid" in page
     assert simulator.request_count("POST", "/bot-orchestration/deploy-v2-script") == 0
-    assert "stored deploy settings of lost are not valid" in flashes(admin.get("/recovery"))
 
 
 def test_mark_stopped_after_checking_hummingbot_again(login, simulator, missing_bot):
@@ -495,7 +521,8 @@ def test_recreate_errors_keep_the_input(login, simulator):
 # ---------------------------------------------------------------------------------- access
 RECOVERY_ROUTES = [
     ("GET", "/recovery"), ("GET", "/recovery/orphans/{orphan}"),
-    ("POST", "/recovery/orphans/{orphan}/adopt"), ("POST", "/recovery/bots/{bot}/redeploy"),
+    ("POST", "/recovery/orphans/{orphan}/adopt"), ("GET", "/recovery/bots/{bot}/redeploy"),
+    ("POST", "/recovery/bots/{bot}/redeploy"),
     ("POST", "/recovery/bots/{bot}/mark-stopped"), ("POST", "/recovery/bots/{bot}/settle"),
     ("POST", "/recovery/bots/{bot}/restore"), ("GET", "/recovery/recreate"),
     ("POST", "/recovery/recreate"), ("GET", "/recovery/import"), ("POST", "/recovery/import"),
