@@ -11,6 +11,7 @@ from markupsafe import Markup
 from . import lifecycle
 from .access import admin_only, get_bot_or_404, is_htmx
 from .disclosure import viewer_redaction
+from .edit_merge import base_values, merge_edit, saved_values
 from .gateway import hummingbot
 from .models import BOT_STATUSES, db
 from .registry import (
@@ -22,6 +23,7 @@ from .registry import (
     create_bot,
     filtered_bots,
     known_accounts,
+    last_edit,
     restore_bot,
     update_bot,
 )
@@ -132,22 +134,31 @@ def new():
 @bp.route("/bots/<bot_id>/edit", methods=["GET", "POST"])
 @admin_only
 def edit(bot_id: str):
+    """The form carries the version and the values it was loaded from, so a conflict is a
+    three-way merge (edit_merge) instead of a choice between two whole forms."""
     bot = get_bot_or_404(bot_id)
     if request.method == "GET":
-        return render_template("bots/form.html", bot=bot, values=None, errors={})
+        return render_template("bots/form.html", bot=bot, values=None, errors={},
+                               base=saved_values(bot), version=bot.version)
     values = _form_input()
+    base = base_values(request.form)
     try:
         update_bot(bot, values, actor_name(current_user),
                    expected_version=request.form.get("version"))
     except ValidationError as exc:
-        return render_template("bots/form.html", bot=bot, values=values, errors=exc.errors), 422
+        # Still based on what the form was loaded from: a later save must still conflict.
+        return render_template("bots/form.html", bot=bot, values=values, errors=exc.errors,
+                               base=base or saved_values(bot),
+                               version=request.form.get("version", bot.version)), 422
     except ConflictError:
         db.session.rollback()
         bot = get_bot_or_404(bot_id)
-        conflict = ("Someone else saved this bot while you were editing. Your changes were not "
-                    "saved: the form shows them beside the current values; review and save again.")
-        return render_template("bots/form.html", bot=bot, values=values, errors={},
-                               conflict=conflict), 409
+        theirs = saved_values(bot)
+        merge = merge_edit(theirs, base, values)
+        # The next save is based on what is saved now, with the merged values in the form.
+        return render_template("bots/form.html", bot=bot, values={**values, **merge.values},
+                               errors={}, merge=merge, saved_by=last_edit(bot), base=theirs,
+                               version=bot.version), 409
     flash(f"Bot {bot.name} saved.", "success")
     return redirect(url_for("bots.detail", bot_id=bot.id))
 

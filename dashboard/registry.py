@@ -241,6 +241,14 @@ def restore_bot(bot: Bot, actor: str) -> Bot:
     return bot
 
 
+def last_edit(bot: Bot) -> BotEvent | None:
+    """The newest change of the definition's fields (who saved it last, and when)."""
+    return db.session.scalars(
+        select(BotEvent).where(BotEvent.bot_id == bot.id,
+                               BotEvent.action.in_(("edited", "import_updated", "relinked")))
+        .order_by(BotEvent.occurred_at.desc(), BotEvent.id.desc()).limit(1)).first()
+
+
 def bot_history(bot: Bot) -> list[BotEvent]:
     query = (
         select(BotEvent)
