@@ -35,6 +35,7 @@ from .gateway import hummingbot
 from .hummingbot import BotRun, HummingbotClient, HummingbotError, LiveBot
 from .models import Bot, BotEvent, db
 from .registry import TRANSITIONAL, create_bot, record_event, restore_bot, utcnow
+from .relink import Known, pair_up, same_bot
 from .status import (
     ARCHIVE_UNCONFIRMED,
     BADGES,
@@ -460,6 +461,13 @@ class Overview:
     archived_total: int
     grace_seconds: int
     archived_running: list[ArchivedRow] = field(default_factory=list)  # they still trade
+    relinks: dict[str, tuple[str, str]] = field(default_factory=dict)  # bot id -> orphan, why
+
+    @property
+    def relink_of_orphan(self) -> dict[str, BotRow]:
+        """orphan name -> the missing definition it is."""
+        rows = {row.bot.id: row for row in self.missing}
+        return {name: rows[bot_id] for bot_id, (name, _) in self.relinks.items()}
 
     @property
     def attention(self) -> int:
@@ -480,6 +488,7 @@ def overview(*, prefill: int = PREFILL_INLINE) -> Overview:
     missing: list[BotRow] = []
     back: list[BotRow] = []
     archived_running: list[ArchivedRow] = []
+    relinks: dict[str, tuple[str, str]] = {}
     if snapshot.reachable:
         claimers = _claimers_of(list(snapshot.bots))
         live_orphans = orphans(claimers, snapshot)
@@ -501,6 +510,11 @@ def overview(*, prefill: int = PREFILL_INLINE) -> Overview:
             Bot.last_error.startswith(ARCHIVE_UNCONFIRMED, autoescape=True),
         ).order_by(Bot.name, Bot.id))
         back = [row for row in merge_rows(unconfirmed, snapshot) if row.back_after_archive]
+        # What bot-runs said about the orphans whose forms were filled in; a poll has none,
+        # and Re-link checks again with Hummingbot when it is clicked.
+        known = {row.live.name: _known(row.form.facts) for row in orphan_rows if row.form}
+        relinks = pair_up([row.bot for row in missing],
+                          [o.name for o in live_orphans if HUMMINGBOT_NAME.match(o.name)], known)
 
     archived_query = select(Bot).where(Bot.archived_at.is_not(None))
     archived = [ArchivedRow(bot=bot, live=match_live(bot, snapshot.bots))
@@ -511,7 +525,8 @@ def overview(*, prefill: int = PREFILL_INLINE) -> Overview:
     return Overview(snapshot=snapshot, orphans=orphan_rows, missing=missing, back=back,
                     stuck=_stuck(snapshot), archived=archived, archived_total=archived_total,
                     grace_seconds=int(_grace().total_seconds()),
-                    archived_running=sorted(archived_running, key=lambda r: r.bot.name))
+                    archived_running=sorted(archived_running, key=lambda r: r.bot.name),
+                    relinks=relinks)
 
 
 def _since(bots: list[Bot]) -> dict[str, datetime | None]:
@@ -575,6 +590,59 @@ def redeploy(bot_id: str, form: Mapping[str, Any], actor: str) -> Bot:
         return lifecycle.deploy(bot.id, settings, actor)
     except lifecycle.LifecycleError as exc:
         raise RecoveryError(str(exc)) from exc
+
+
+def _known(facts: OrphanFacts) -> Known:
+    strategy = facts.run.strategy_name if facts.run is not None else None
+    return Known(account=facts.account, strategy=strategy or None)
+
+
+def relink(bot_id: str, instance_name: str, actor: str) -> Bot:
+    """Store the orphan's instance name on the missing definition that it is (same deploy
+    request, or same name, account and strategy): the definition keeps its id and history,
+    instead of an adopt creating `<name>-2`. Checked again with Hummingbot now."""
+    bot = db.session.scalars(select(Bot).where(Bot.id == bot_id).with_for_update()).first()
+    if bot is None:
+        raise RecoveryError("That bot no longer exists.")
+    if bot.archived_at is not None or bot.status in TRANSITIONAL:
+        raise RecoveryError(f"{bot.name} is {bot.status}; nothing was re-linked.")
+    # Not recorded: that would commit, and end the row lock taken above.
+    snapshot = hummingbot().feed.snapshot(max_age=0, record=False)
+    if not snapshot.reachable:
+        raise RecoveryError("Hummingbot is unreachable, so the re-link cannot be checked; "
+                            "nothing was changed.")
+    current = match_live(bot, snapshot.bots)
+    if current is not None:
+        raise RecoveryError(f"{bot.name} runs as {current.name}; nothing was re-linked.")
+    live = snapshot.bots.get(instance_name)
+    if live is None:
+        raise OrphanGone(f"{instance_name} is not running in Hummingbot (any more); nothing "
+                         "was re-linked.")
+    claimer = _claimer(instance_name)
+    if claimer is not None:
+        raise RecoveryError(f"{instance_name} already belongs to the definition "
+                            f"{claimer.name}; nothing was re-linked.")
+    facts = read_orphan_facts(hummingbot().require_client(), live, strict=True)
+    reason = same_bot(bot, instance_name, _known(facts))
+    if reason is None:
+        raise RecoveryError(f"{instance_name} does not look like {bot.name} (its name, account "
+                            "or strategy differ); adopt it instead. Nothing was re-linked.")
+    before, before_name = bot.status, bot.instance_name
+    bot.instance_name = instance_name
+    bot.status = "running"
+    bot.last_error = None
+    bot.last_seen_status, bot.last_seen_at = live_word(live), snapshot.fetched_at
+    record_event(bot, "relinked", actor, from_status=before, to_status="running", details={
+        "from_instance": before_name, "instance_name": instance_name, "reason": reason,
+        "live_status": live_word(live), "bot_run_id": facts.run.id if facts.run else None})
+    try:
+        db.session.commit()
+    except IntegrityError as exc:  # adopted by someone else meanwhile
+        db.session.rollback()
+        raise RecoveryError(f"{instance_name} was just claimed by another definition; "
+                            "nothing was re-linked.") from exc
+    hummingbot().feed.invalidate()
+    return bot
 
 
 def mark_missing_stopped(bot_id: str, actor: str) -> Bot:

@@ -108,6 +108,21 @@ def redeploy(bot_id: str):
     return _back()
 
 
+@bp.route("/bots/<bot_id>/relink/<instance_name>", methods=["POST"])
+@admin_only
+def relink(bot_id: str, instance_name: str):
+    bot = get_bot_or_404(bot_id)
+    instance_name = _instance_name_or_404(instance_name)
+    try:
+        bot = recovery.relink(bot.id, instance_name, actor_name(current_user))
+    except recovery.RecoveryError as exc:
+        flash(str(exc), "error")
+        return _back()
+    flash(f"{bot.name} is re-linked to {instance_name}: the same definition, id and history, "
+          "now matched to the bot Hummingbot runs.", "success")
+    return _back()
+
+
 @bp.route("/bots/<bot_id>/mark-stopped", methods=["POST"])
 @admin_only
 def mark_stopped(bot_id: str):

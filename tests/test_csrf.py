@@ -138,7 +138,8 @@ def test_every_state_changing_route_is_covered():
     covered = {case.values[0] for case in _cases(STATE_CHANGING)}
     assert {"auth.login", "auth.login_verify", "auth.logout", "auth.change_password",
             "auth.account_mfa", "bots.new", "bots.edit",
-            "bots.archive", "bots.restore", "bots.deploy", "bots.lifecycle_action"} <= covered
+            "bots.archive", "bots.restore", "bots.deploy", "bots.lifecycle_action",
+            "recovery.redeploy", "recovery.relink"} <= covered
 
 
 @pytest.mark.parametrize(("endpoint", "method", "values"), _cases({"GET"}))

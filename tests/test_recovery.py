@@ -522,7 +522,7 @@ def test_recreate_errors_keep_the_input(login, simulator):
 RECOVERY_ROUTES = [
     ("GET", "/recovery"), ("GET", "/recovery/orphans/{orphan}"),
     ("POST", "/recovery/orphans/{orphan}/adopt"), ("GET", "/recovery/bots/{bot}/redeploy"),
-    ("POST", "/recovery/bots/{bot}/redeploy"),
+    ("POST", "/recovery/bots/{bot}/redeploy"), ("POST", "/recovery/bots/{bot}/relink/{orphan}"),
     ("POST", "/recovery/bots/{bot}/mark-stopped"), ("POST", "/recovery/bots/{bot}/settle"),
     ("POST", "/recovery/bots/{bot}/restore"), ("GET", "/recovery/recreate"),
     ("POST", "/recovery/recreate"), ("GET", "/recovery/import"), ("POST", "/recovery/import"),
