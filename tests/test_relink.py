@@ -45,7 +45,7 @@ def test_the_orphan_of_a_lost_deploy_is_re_linked_keeping_id_and_history(
     # Offered on both sections, as the same action.
     row = page.split('id="missing-lost"')[1].split("</tr>")[0]
     action = f'action="/recovery/bots/lost/relink/{orphan}"'
-    assert action in row and f"Re-link to {orphan}" in row
+    assert action in row and f"Hummingbot runs it as <code>{orphan}</code>" in row
     box = page.split(f'id="relink-orphan-{orphan}"')[1].split("</div>")[0]
     assert action in box and "same deploy request" in box
 
