@@ -560,3 +560,17 @@ def test_anonymous_is_sent_to_login(client):
 
 def test_admin_nav_links_to_the_recovery_desk(login):
     assert 'href="/recovery"' in login.as_admin().get("/bots").get_data(as_text=True)
+
+
+def test_adopting_a_script_bot_marks_connector_and_pair_required_before_submit(login,
+                                                                              simulator):
+    """A script bot reports no market, so nothing prefills them: the browser must refuse an
+    empty submit and the form says why."""
+    orphan = simulator.seed_bot("sharp-twap", account="client_sharp", script="twap.py",
+                                timestamped=True)
+    page = login.as_admin().get(f"/recovery/orphans/{orphan}").get_data(as_text=True)
+    for name in ("connector", "pair"):
+        tag = re.search(rf'<input type="text" name="{name}"[^>]*>', page).group(0)
+        assert 'value=""' in tag and " required" in tag
+    assert page.count("(required)") == 2
+    assert "Hummingbot does not report it for a script bot" in page
