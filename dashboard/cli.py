@@ -124,12 +124,22 @@ def export_command(file):
 @bots_cli.command("import")
 @click.argument("file", type=click.File("rb"))
 @click.option("--dry-run", is_flag=True, help="Show what would happen; write nothing.")
-def import_command(file, dry_run: bool):
+@click.option("--yes", is_flag=True, help="Do not ask before importing despite warnings.")
+def import_command(file, dry_run: bool, yes: bool):
     """Import our export or the old in-memory bot_metadata JSON. Safe to run twice."""
+    from .recovery import running_warnings
+
     try:
         plan = plan_import(file.read())
     except ImportFileError as exc:
-        raise click.ClickException(str(exc)) from exc
+        for problem in exc.problems:  # every bad entry, one line each
+            click.echo(f"  {problem}", err=True)
+        raise click.ClickException(exc.summary) from exc
+    warnings = running_warnings(plan)
+    for warning in warnings:  # before anything is written
+        click.echo(f"Warning: {warning}", err=True)
+    if warnings and not dry_run and not yes and sys.stdin.isatty():
+        click.confirm("Import anyway?", abort=True)
     if not dry_run:
         apply_import(plan, actor="cli", source=getattr(file, "name", "stdin"))
     for entry in plan.entries:

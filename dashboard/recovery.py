@@ -46,7 +46,7 @@ from .status import (
     merge_rows,
     orphans,
 )
-from .transfer import ImportFileError, ImportPlan, apply_import, plan_import
+from .transfer import ImportFileError, ImportPlan, apply_import, not_running, plan_import
 from .validation import (
     BOT_FIELDS,
     HUMMINGBOT_NAME,
@@ -731,6 +731,23 @@ class ImportPreview:
     plan: ImportPlan
     filename: str
     token: str  # the document, signed, for the confirmation
+    warnings: list[str] = field(default_factory=list)
+
+
+def running_warnings(plan: ImportPlan) -> list[str]:
+    """What to say before writing entries that claim `running`: that nothing runs them (they
+    would be Missing at once), or that Hummingbot cannot be asked. The shared status call."""
+    claiming = [e for e in plan.entries if e.status == "running" and e.action == "create"]
+    if not claiming:
+        return []
+    snapshot = _live_snapshot()
+    if not snapshot.reachable:
+        return [f"Hummingbot is unreachable ({snapshot.error}), so it cannot be checked that "
+                f"the {len(claiming)} new entries marked running really run."]
+    return [f"{entry.key}: marked running, but Hummingbot runs nothing under "
+            f"{entry.instance_name or entry.fields.name}; it will show as Missing "
+            "(redeploy or mark it stopped from the recovery desk)."
+            for entry in not_running(plan, set(snapshot.bots))]
 
 
 class PreviewChanged(RecoveryError):
@@ -755,7 +772,8 @@ def _preview(text: str, filename: str) -> ImportPreview:
     plan = plan_import(text)
     token = _serializer().dumps({"document": text, "filename": filename,
                                  "digest": _plan_digest(plan)})
-    return ImportPreview(plan=plan, filename=filename, token=token)
+    return ImportPreview(plan=plan, filename=filename, token=token,
+                         warnings=running_warnings(plan))
 
 
 def preview_import(data: bytes, filename: str | None) -> ImportPreview:

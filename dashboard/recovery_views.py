@@ -192,7 +192,8 @@ def import_file():
         preview = recovery.preview_import(upload.read() if upload else b"",
                                           upload.filename if upload else None)
     except ImportFileError as exc:
-        return render_template("recovery/import.html", preview=None, error=str(exc)), 422
+        return render_template("recovery/import.html", preview=None, error=str(exc),
+                               problems=exc.problems), 422
     return render_template("recovery/import.html", preview=preview, error=None)
 
 

@@ -31,7 +31,18 @@ EXPORT_FORMAT = "bot-management/1"
 
 
 class ImportFileError(ValueError):
-    """The file as a whole cannot be imported; the message names the entry and the field."""
+    """The file as a whole cannot be imported; `problems` names every bad entry and field."""
+
+    def __init__(self, message: str, problems: list[str] | None = None, summary: str = ""):
+        super().__init__(message)
+        self.problems = problems or []
+        self.summary = summary or message
+
+
+def _bad_entries(problems: list[str]) -> ImportFileError:
+    count = len(problems)
+    summary = f"{count} entr{'y is' if count == 1 else 'ies are'} not valid. Nothing was imported."
+    return ImportFileError(" ".join([summary, *problems]), problems, summary)
 
 
 @dataclass
@@ -68,20 +79,24 @@ def export_bots() -> dict[str, Any]:
     }
 
 
-def _normalise_entries(document: Any) -> tuple[str, list[tuple[str, dict[str, Any]]]]:
-    """Both shapes become (key, {our column names}) pairs."""
+def _normalise_entries(document: Any, problems: list[str],
+                       ) -> tuple[str, list[tuple[str, dict[str, Any]]]]:
+    """Both shapes become (key, {our column names}) pairs; an entry that is not an object is
+    added to `problems` and left out."""
     if isinstance(document, dict) and isinstance(document.get("bots"), list):
         entries = []
         for index, item in enumerate(document["bots"]):
             if not isinstance(item, dict):
-                raise ImportFileError(f"Entry #{index + 1} in 'bots' is not an object.")
+                problems.append(f"Entry #{index + 1} in 'bots' is not an object.")
+                continue
             entries.append((str(item.get("id") or f"#{index + 1}"), item))
         return "export", entries
     if isinstance(document, dict) and document and "bots" not in document:
         entries = []
         for key, item in document.items():
             if not isinstance(item, dict):
-                raise ImportFileError(f"Entry {key!r} is not an object.")
+                problems.append(f"Entry {key!r} is not an object.")
+                continue
             entries.append((str(key), {
                 "id": item.get("id", key),
                 "name": item.get("name", key),
@@ -117,7 +132,8 @@ def plan_import(text: str | bytes) -> ImportPlan:
         raise ImportFileError(f"The file is nested too deeply to be a bot file (a "
                               f"configuration may be {MAX_CONFIG_DEPTH} levels deep). "
                               "Nothing was imported.") from exc
-    source_format, raw_entries = _normalise_entries(document)
+    problems: list[str] = []  # every bad entry is reported at once, not the first only
+    source_format, raw_entries = _normalise_entries(document, problems)
     max_bytes = current_app.config["MAX_CONFIG_BYTES"]
 
     entries: list[PlannedEntry] = []
@@ -126,17 +142,15 @@ def plan_import(text: str | bytes) -> ImportPlan:
         try:
             fields = validate_bot(raw, max_config_bytes=max_bytes)
         except ValidationError as exc:
-            raise ImportFileError(
-                f"Entry {key!r} is not valid: {exc} Nothing was imported."
-            ) from exc
+            problems.append(f"Entry {key!r} is not valid: {exc}")
+            continue
         instance_name = raw.get("instance_name")
         if instance_name not in (None, "") and (problem := instance_name_problem(instance_name)):
-            raise ImportFileError(f"Entry {key!r} is not valid: instance_name: {problem} "
-                                  "Nothing was imported.")
+            problems.append(f"Entry {key!r} is not valid: instance_name: {problem}")
+            continue
         if fields.id in seen_ids:
-            raise ImportFileError(
-                f"Entry {key!r} repeats bot id {fields.id!r}. Nothing was imported."
-            )
+            problems.append(f"Entry {key!r} repeats bot id {fields.id!r}.")
+            continue
         seen_ids.add(fields.id)
         status = raw.get("status") if raw.get("status") in BOT_STATUSES else "stopped"
         entries.append(PlannedEntry(
@@ -144,8 +158,23 @@ def plan_import(text: str | bytes) -> ImportPlan:
             instance_name=instance_name or None,
             archived_at=_parse_time(raw.get("archived_at")) if status == "archived" else None,
         ))
+    if problems:
+        raise _bad_entries(problems)
     _decide(entries)
     return ImportPlan(source_format=source_format, entries=entries)
+
+
+def not_running(plan: ImportPlan, live_names: set[str]) -> list[PlannedEntry]:
+    """New entries written as `running` that Hummingbot does not run (they would be Missing
+    at once), matched the way the status merge matches a definition."""
+    def names(entry: PlannedEntry) -> list[str]:
+        if entry.instance_name:
+            return [entry.instance_name]
+        return [entry.fields.name, f"hummingbot-{entry.fields.name}"]
+
+    return [entry for entry in plan.entries
+            if entry.status == "running" and entry.action == "create"
+            and not any(name in live_names for name in names(entry))]
 
 
 def _decide(entries: list[PlannedEntry]) -> None:
