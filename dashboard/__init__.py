@@ -33,10 +33,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
 
-    from . import api, auth, bots, openapi, recovery_views
+    from . import accounts, api, auth, bots, openapi, recovery_views
     from .web import encode_slashes_in_urls
 
     encode_slashes_in_urls(app)
+    app.register_blueprint(accounts.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(bots.bp)
     app.register_blueprint(api.bp)

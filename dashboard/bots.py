@@ -8,7 +8,7 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask_login import current_user
 from markupsafe import Markup
 
-from . import lifecycle
+from . import lifecycle, pickers
 from .access import admin_only, get_bot_or_404, is_htmx
 from .disclosure import viewer_redaction
 from .edit_merge import base_values, merge_edit, saved_values
@@ -41,6 +41,12 @@ def epoch_utc(value: float | None) -> str:
         return datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     except (TypeError, ValueError, OverflowError, OSError):
         return ""
+
+
+@bp.app_context_processor
+def picker_helpers():
+    # Functions, not values: only the forms that show a picker ask Hummingbot (cached).
+    return {"picker_choices": pickers.choices, "new_account_url": pickers.new_account_url}
 
 
 def wants_fragment() -> bool:
@@ -124,6 +130,7 @@ def new():
         return render_template("bots/form.html", bot=None, values={"config": "{}"}, errors={})
     values = _form_input()
     try:
+        pickers.validate_form(values)
         bot = create_bot(values, actor_name(current_user))
     except ValidationError as exc:
         return render_template("bots/form.html", bot=None, values=values, errors=exc.errors), 422
@@ -143,6 +150,7 @@ def edit(bot_id: str):
     values = _form_input()
     base = base_values(request.form)
     try:
+        pickers.validate_form(values, stored=bot)
         update_bot(bot, values, actor_name(current_user),
                    expected_version=request.form.get("version"))
     except ValidationError as exc:

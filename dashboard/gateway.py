@@ -10,6 +10,7 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 from flask import Flask, current_app
 from sqlalchemy import text
@@ -18,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from .hummingbot import (
     CircuitBreaker,
     HummingbotClient,
+    HummingbotError,
     HummingbotUnreachable,
     LiveBot,
     client_from_settings,
@@ -28,6 +30,38 @@ from .status import LiveSnapshot, StatusFeed, live_word
 log = logging.getLogger(__name__)
 
 LAST_SEEN_REFRESH_SECONDS = 60  # rewrite an unchanged last-seen status at most this often
+
+
+CATALOG_SECONDS = 60.0  # accounts and connectors change rarely; adding an account refreshes
+CATALOG_FAILURE_SECONDS = 5.0  # an outage costs one call per kind per this, not one per form
+
+
+class Catalog:
+    """Hummingbot's accounts and connectors for the forms' pickers: one call per kind per
+    period per process, shared by every viewer (like the status feed). None: not known now
+    (Hummingbot down): the forms then take free text, unchecked."""
+
+    def __init__(self, fetchers: dict[str, Callable[[], list[str]]]):
+        self._fetchers = fetchers
+        self._cache: dict[str, tuple[float, list[str] | None]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, kind: str) -> list[str] | None:
+        with self._lock:
+            cached = self._cache.get(kind)
+            if cached is not None and time.monotonic() < cached[0]:
+                return cached[1]
+            try:
+                value: list[str] | None = sorted(self._fetchers[kind]())
+                until = time.monotonic() + CATALOG_SECONDS
+            except HummingbotError:
+                value, until = None, time.monotonic() + CATALOG_FAILURE_SECONDS
+            self._cache[kind] = (until, value)
+            return value
+
+    def invalidate(self, kind: str) -> None:
+        with self._lock:
+            self._cache.pop(kind, None)
 
 
 class Hummingbot:
@@ -42,6 +76,8 @@ class Hummingbot:
         )
         self.feed = StatusFeed(self._fetch_status, app.config["STATUS_CACHE_SECONDS"],
                                on_fresh=record_last_seen)
+        self.catalog = Catalog({"accounts": lambda: self.require_client().accounts(),
+                                "connectors": lambda: self.require_client().connectors()})
 
     def require_client(self) -> HummingbotClient:
         if self.client is None:

@@ -644,6 +644,13 @@ class HummingbotClient:
             raise self._shape("GET /accounts/", "is not a list of names")
         return body
 
+    def connectors(self) -> list[str]:
+        """Connector names the server's hummingbot package supports (GET /connectors/)."""
+        body = self._call("GET", "/connectors/").body
+        if not isinstance(body, list) or not all(isinstance(c, str) for c in body):
+            raise self._shape("GET /connectors/", "is not a list of names")
+        return body
+
     def add_account(self, name: str) -> None:
         """Create a credentials profile; an existing one is HummingbotRejected."""
         _check_name(name, "account name")

@@ -15,7 +15,6 @@ saves, and one instance name can only ever belong to one definition (a unique co
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import re
@@ -715,14 +714,6 @@ def _bot(bot_id: str) -> Bot:
 def recreate(data: Mapping[str, Any], actor: str) -> Bot:
     """Write a definition from scratch; nothing is deployed (the page offers it next)."""
     return create_bot(data, actor)
-
-
-def account_choices() -> list[str]:
-    """Accounts to suggest: Hummingbot's credentials profiles and those already in use."""
-    known = set(db.session.scalars(select(Bot.account_identifier).distinct()))
-    with contextlib.suppress(HummingbotError):  # only suggestions: the field is free text
-        known.update(hummingbot().require_client().accounts())
-    return sorted(known)
 
 
 # ---------------------------------------------------------------------------------- import

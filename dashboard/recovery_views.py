@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from . import lifecycle, recovery
+from . import lifecycle, pickers, recovery
 from .access import admin_only, get_bot_or_404
 from .bots import wants_fragment
 from .registry import StateError, actor_name
@@ -163,16 +163,15 @@ def restore(bot_id: str):
 @admin_only
 def recreate():
     if request.method == "GET":
-        return render_template("recovery/recreate.html", values={"config": "{}"}, errors={},
-                               accounts=recovery.account_choices())
+        return render_template("recovery/recreate.html", values={"config": "{}"}, errors={})
     values = {name: request.form.get(name, "") for name in BOT_FIELDS}
     then_deploy = request.form.get("then_deploy") == "1"
     try:
+        pickers.validate_form(values)
         bot = recovery.recreate(values, actor_name(current_user))
     except ValidationError as exc:
         return render_template("recovery/recreate.html", values=values, errors=exc.errors,
-                               then_deploy=then_deploy,
-                               accounts=recovery.account_choices()), 422
+                               then_deploy=then_deploy), 422
     if then_deploy:
         flash(f"Bot {bot.name} is saved; nothing is deployed until you send this form.",
               "success")

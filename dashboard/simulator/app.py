@@ -19,6 +19,7 @@ from werkzeug.routing import RequestRedirect
 
 from .state import (
     API_VERSION,
+    CONNECTORS,
     DOCKER_DOWN_MESSAGE,
     NAME_PATTERN,
     SimulatorError,
@@ -33,6 +34,7 @@ PUBLIC_PATHS = frozenset({"/", "/docs", "/openapi.json"})
 LIST_ENDPOINTS = frozenset(
     {
         "accounts",
+        "connectors",
         "controller_configs",
         "bot_controller_configs",
         "active_containers",
@@ -481,6 +483,11 @@ def create_api_app(state: SimulatorState, username: str, password: str) -> Flask
         if not state.add_account(name):
             return detail("Account already exists.", 400)
         return json_response({"message": "Account added successfully."}, 201)
+
+    # -- connectors
+    @route("/connectors/", "connectors", ["GET"])
+    def connectors():
+        return json_response(list(CONNECTORS))
 
     # -- controllers
     @route("/controllers/configs/", "controller_configs", ["GET"])

@@ -25,6 +25,14 @@ API_VERSION = "1.0.1"
 DEFAULT_IMAGE = "hummingbot/hummingbot:latest"
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]+$")
 MASTER_ACCOUNT = "master_account"
+# What GET /connectors/ lists: the real server answers with every connector the installed
+# hummingbot package has settings for (a bare list of names); a representative subset.
+CONNECTORS = (
+    "ascend_ex", "binance", "binance_perpetual", "bitmart", "bybit", "bybit_perpetual",
+    "coinbase_advanced_trade", "gate_io", "gate_io_perpetual", "hyperliquid",
+    "hyperliquid_perpetual", "kraken", "kucoin", "kucoin_perpetual", "mexc", "okx",
+    "okx_perpetual",
+)
 LOG_LIMIT = 100
 
 DEFAULT_WARMUP_SECONDS = 1.0
