@@ -23,8 +23,20 @@ bots_cli = AppGroup("bots", help="Export, import and reconcile bot definitions."
 @click.option("--role", type=click.Choice(ROLES), required=True)
 @click.option("--account", default=None, help="Hummingbot account a client may see.")
 @click.option("--password", default=None, help="Prompted for when omitted.")
-def create_user_command(username: str, role: str, account: str | None, password: str | None):
+@click.option("--force", is_flag=True,
+              help="Create a client login for an account no bot and no Hummingbot account has.")
+def create_user_command(username: str, role: str, account: str | None, password: str | None,
+                        force: bool):
     """Create a login; a client needs --account."""
+    if role == "client" and account and not force:
+        from .pickers import account_for_login
+
+        known, asked = account_for_login(account)
+        if not known:  # most likely a typo: the login would see nothing, ever
+            where = "" if asked else " (Hummingbot could not be asked)"
+            raise click.ClickException(
+                f"No bot and no Hummingbot account has the account {account!r}{where}; "
+                "check the spelling, or pass --force to create the login anyway.")
     if password is None:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     try:

@@ -4,7 +4,8 @@ from dashboard.models import User, db
 from dashboard.users import authenticate, find_user
 
 
-def test_create_admin_and_client(app):
+def test_create_admin_and_client(app, make_bot):
+    make_bot()  # a bot of client_sharp: the account exists
     runner = app.test_cli_runner()
     result = runner.invoke(args=["users", "create", "boss", "--role", "admin",
                                  "--password", "a fine passphrase"])
@@ -69,3 +70,33 @@ def test_deactivate(app):
     result = app.test_cli_runner().invoke(args=["users", "deactivate", "sharp"])
     assert result.exit_code == 0
     assert find_user("sharp").active is False
+
+
+def test_a_client_login_for_an_account_nobody_has_is_refused_unless_forced(app, simulator):
+    runner = app.test_cli_runner()
+    typo = runner.invoke(args=["users", "create", "cs", "--role", "client", "--account",
+                               "client_shrap", "--password", "another passphrase"])
+    assert typo.exit_code != 0
+    assert "No bot and no Hummingbot account has the account 'client_shrap'" in typo.output
+    assert find_user("cs") is None
+
+    forced = runner.invoke(args=["users", "create", "cs", "--role", "client", "--account",
+                                 "client_shrap", "--password", "another passphrase", "--force"])
+    assert forced.exit_code == 0, forced.output
+    assert find_user("cs").account_identifier == "client_shrap"
+
+
+def test_a_client_login_for_an_account_only_hummingbot_has_is_created(app, simulator):
+    simulator.state.add_account("client_fresh")
+    result = app.test_cli_runner().invoke(args=[
+        "users", "create", "fresh", "--role", "client", "--account", "client_fresh",
+        "--password", "another passphrase"])
+    assert result.exit_code == 0, result.output
+
+
+def test_the_refusal_says_when_hummingbot_could_not_be_asked(app, simulator):
+    simulator.set_fault("unreachable")
+    result = app.test_cli_runner().invoke(args=[
+        "users", "create", "cs", "--role", "client", "--account", "client_fresh",
+        "--password", "another passphrase"])
+    assert result.exit_code != 0 and "(Hummingbot could not be asked)" in result.output

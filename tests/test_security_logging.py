@@ -130,7 +130,8 @@ def test_log_lines_cannot_be_forged(client, accounts, events):
         assert "\n" not in record.getMessage() and "\r" not in record.getMessage()
 
 
-def test_user_management_from_the_command_line_is_logged(app, events):
+def test_user_management_from_the_command_line_is_logged(app, events, make_bot):
+    make_bot()  # the client's account must exist (or the login is refused as a typo)
     runner = app.test_cli_runner()
     runner.invoke(args=["users", "create", "newbie", "--role", "client", "--account",
                         "client_sharp", "--password", "a fine long passphrase"])
