@@ -34,7 +34,7 @@ ADMIN = {
     "bots.lifecycle_action",
     "recovery.index", "recovery.mark_stopped", "recovery.redeploy", "recovery.restore",
     "recovery.settle", "recovery.import_file", "recovery.import_confirm", "recovery.adopt_form",
-    "recovery.adopt", "recovery.recreate", "recovery.relink",
+    "recovery.adopt", "recovery.recreate", "recovery.relink", "accounts.new_account",
 }
 # A value for every URL argument any route takes. `bot_id` is client A's bot.
 SAMPLES = {"bot_id": "sharp-bot", "instance_name": "orphan-bot", "filename": "app.css"}
