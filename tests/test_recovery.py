@@ -299,7 +299,7 @@ def missing_bot(make_bot, simulator):
 
 
 REDEPLOY_FORM = {"mode": "script", "image": "hummingbot/hummingbot:latest",
-                 "script": "simple_pmm.py", "script_config": ""}
+                 "script": "simple_pmm.py", "script_config": "simple_pmm_btc.yml"}
 
 
 def test_missing_bot_is_listed_and_redeployed_after_the_deploy_confirmation(
