@@ -181,8 +181,9 @@ def _prepare_database(url: str) -> None:
         db.engine.dispose()
 
 
-def test_postgres_restart_during_traffic(restartable_postgres, server_env):
+def test_postgres_restart_during_traffic(restartable_postgres, server_env, simulator):
     _prepare_database(restartable_postgres.url)
+    simulator.state.add_account("client_sharp")  # the forms refuse accounts nobody has
     with running_server(restartable_postgres.url, **server_env) as server:
         admin = Browser(server.url).login("admin", TEST_PASSWORD)
         assert admin.submit("/bots/new", make_bot_data()).status_code == 302
