@@ -32,13 +32,14 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
 
-    from . import api, auth, bots, openapi, recovery_views
+    from . import api, auth, bots, openapi, recovery_views, versions_views
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(bots.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(openapi.bp)
     app.register_blueprint(recovery_views.bp)
+    app.register_blueprint(versions_views.bp)
 
     from .cli import bots_cli, users_cli
 

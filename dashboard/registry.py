@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
 from .access import visible_bots
-from .models import BOT_STATUSES, Bot, BotEvent, User, db
+from .models import BOT_STATUSES, Bot, BotEvent, BotVersion, User, db
 from .observability import log_lifecycle
 from .validation import BOT_FIELDS, ValidationError, validate_bot
 
@@ -165,7 +165,8 @@ def create_bot(data: Mapping[str, Any], actor: str, *, status: str = "stopped") 
     return bot
 
 
-def update_bot(bot: Bot, data: Mapping[str, Any], actor: str, *, expected_version: Any) -> Bot:
+def update_bot(bot: Bot, data: Mapping[str, Any], actor: str, *, expected_version: Any,
+               action: str = "edited", details: Mapping[str, Any] | None = None) -> Bot:
     """Apply an edit if nobody saved the bot since `expected_version` was read."""
     merged = {**data, "id": bot.id}
     fields = validate_bot(merged, max_config_bytes=_max_config_bytes())
@@ -180,17 +181,29 @@ def update_bot(bot: Bot, data: Mapping[str, Any], actor: str, *, expected_versio
     }
     if not changes:
         return bot
-    for field, (_before, after) in changes.items():
-        setattr(bot, field, after)
-    bump_version(bot)
-    record_event(bot, "edited", actor, from_status=bot.status, to_status=bot.status,
-                 details={"changes": changes})
+    apply_edit(bot, changes, actor, action, details)
     try:
         db.session.commit()
     except StaleDataError as exc:  # lost the race between our read and our UPDATE
         db.session.rollback()
         raise ConflictError(bot.id) from exc
     return bot
+
+
+def apply_edit(bot: Bot, changes: Mapping[str, list[Any]], actor: str, action: str,
+               details: Mapping[str, Any] | None = None) -> BotEvent:
+    """The one edit path of a definition (forms, restores, imports): keep the version being
+    replaced, apply `changes` ({field: [before, after]}), bump the version, record the event.
+    All in the caller's transaction, so a version exists exactly when its edit does."""
+    db.session.add(BotVersion(
+        bot_id=bot.id, version=bot.version, replaced_at=utcnow(), replaced_by=actor,
+        **{field: getattr(bot, field) for field in EDITABLE_FIELDS}))
+    for field, (_before, after) in changes.items():
+        setattr(bot, field, after)
+    bump_version(bot)
+    return record_event(bot, action, actor, from_status=bot.status, to_status=bot.status,
+                        details={**(details or {}), "changes": dict(changes),
+                                 "version": bot.version})
 
 
 def archive_bot(bot: Bot, actor: str) -> Bot:

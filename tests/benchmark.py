@@ -80,7 +80,7 @@ def seed_bots(url: str, count: int, accounts: int = 200, live: int = 0) -> None:
     engine = sa.create_engine(url)
     with engine.begin() as conn:
         conn.execute(sa.text("ALTER TABLE bot_events DISABLE TRIGGER bot_events_append_only"))
-        conn.execute(sa.text("TRUNCATE bot_events, bots"))
+        conn.execute(sa.text("TRUNCATE batch_items, batches, bot_versions, bot_events, bots"))
         conn.execute(sa.text("ALTER TABLE bot_events ENABLE TRIGGER bot_events_append_only"))
         conn.execute(sa.text("""
             INSERT INTO bots (id, name, account_identifier, strategy, connector, pair, config,

@@ -215,7 +215,8 @@ def committed_app(migrated, accounts, simulator) -> Iterator[Flask]:
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                 "WHERE datname = current_database() AND pid <> pg_backend_pid()"))
             # TRUNCATE skips the append-only row trigger on purpose: this is test cleanup.
-            conn.execute(sa.text("TRUNCATE bot_events, bots, login_throttle"))
+            conn.execute(sa.text("TRUNCATE batch_items, batches, bot_versions, bot_events, "
+                                 "bots, login_throttle"))
             conn.execute(sa.text(
                 "UPDATE users SET session_generation = 0, active = true"
             ))

@@ -25,6 +25,7 @@ PUBLIC = {"static", "auth.login", "auth.login_verify", "auth.logout", "api.healt
 LOGGED_IN = {
     "bots.home", "bots.index", "bots.detail", "api.list_bots", "api.get_bot",
     "openapi.document", "auth.change_password", "auth.account_mfa",
+    "versions.index", "versions.show", "versions.api_list",
 }
 # Public routes that send an anonymous visitor to the login page by design: logout ends there,
 # and the code step of a login without a pending password step starts over there.
@@ -35,9 +36,11 @@ ADMIN = {
     "recovery.index", "recovery.mark_stopped", "recovery.redeploy", "recovery.restore",
     "recovery.settle", "recovery.import_file", "recovery.import_confirm", "recovery.adopt_form",
     "recovery.adopt", "recovery.recreate",
+    "versions.restore",
 }
 # A value for every URL argument any route takes. `bot_id` is client A's bot.
-SAMPLES = {"bot_id": "sharp-bot", "instance_name": "orphan-bot", "filename": "app.css"}
+SAMPLES = {"bot_id": "sharp-bot", "instance_name": "orphan-bot", "filename": "app.css",
+           "number": "1"}
 SECRETS_OF_A = ("sharp-only", "client_sharp")
 ANONYMOUS_STATUS = {"json": 401, "page": 302}
 
