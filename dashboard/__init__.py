@@ -41,6 +41,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(recovery_views.bp)
     app.register_blueprint(versions_views.bp)
 
+    from .batches import executor as batch_executor
+    from .batches import views as batch_views
+
+    app.register_blueprint(batch_views.bp)
+
     from .cli import bots_cli, users_cli
 
     app.cli.add_command(users_cli)
@@ -51,6 +56,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     observability.init_app(app)
     gateway.init_app(app)
     web.init_app(app)
+    batch_executor.init_app(app)
     return app
 
 

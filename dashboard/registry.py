@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -49,6 +51,20 @@ def actor_name(user: User | None) -> str:
     return user.username if user is not None else "system"
 
 
+# Details every event recorded in this context carries (a batch's id while its item runs):
+# the lifecycle functions need not know they run inside a batch.
+_event_context: ContextVar[Mapping[str, Any] | None] = ContextVar("event_context", default=None)
+
+
+@contextmanager
+def event_context(**details: Any) -> Iterator[None]:
+    token = _event_context.set({**(_event_context.get() or {}), **details})
+    try:
+        yield
+    finally:
+        _event_context.reset(token)
+
+
 def record_event(
     bot: Bot,
     action: str,
@@ -64,7 +80,7 @@ def record_event(
         action=action,
         from_status=from_status,
         to_status=to_status,
-        details=dict(details or {}),
+        details={**(_event_context.get() or {}), **(details or {})},
         occurred_at=utcnow(),
     )
     db.session.add(event)

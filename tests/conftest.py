@@ -79,6 +79,7 @@ def base_config(database_url: str, **overrides) -> dict:
         "RECONCILE_INTERVAL_SECONDS": 0,  # tests call reconcile themselves
         "HTMX_SOURCE": "local",
         "REQUIRE_ADMIN_MFA": False,  # tests/test_mfa.py turns it on where it is the subject
+        "BATCH_WORKERS": 0,  # tests run batch items themselves (executor.run_pending)
     }
     config.update(overrides)
     return config
