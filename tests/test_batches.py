@@ -4,13 +4,18 @@ connections of their own) against the simulator."""
 
 from __future__ import annotations
 
+import time
+from collections import Counter
+
+import pytest
 import sqlalchemy as sa
 from flask import Flask
 
 from dashboard.batches import executor
 from dashboard.models import Batch, BatchItem, Bot, BotEvent, db
 from dashboard.status import live_word
-from tests.conftest import make_bot_data
+from tests.conftest import TEST_PASSWORD, make_bot_data
+from tests.servers import Browser, ServerProcess, running_server
 
 
 def _bot(bot_id: str, account: str = "client_sharp", status: str = "stopped",
@@ -280,3 +285,70 @@ def test_archive_and_restore_batches_touch_only_the_definitions(committed_app, s
         assert not db.session.get(Bot, "x").is_archived
         assert _items(restore_id)["y"].note == "not archived"
     assert simulator.bot_calls() == {}
+
+
+# --------------------------------------------------------------------------- kill drill
+@pytest.mark.slow
+def test_a_server_killed_mid_batch_resumes_and_sends_nothing_twice(
+        committed_app: Flask, migrated, server_env, simulator):
+    """SIGKILL the server while it works through a batch; a new process finishes the pending
+    items and settles the ones that were in flight through reconcile, without re-sending."""
+    spec = {f"drill-{i:02d}": ("client_sharp", "running", True) for i in range(30)}
+    with committed_app.app_context():
+        _world(simulator, spec)
+    simulator.reset_counts()
+    # Each stop takes a while (under the client's 1 s read timeout): the kill finds work open.
+    simulator.set_fault("slow", seconds=0.4, path="/bot-orchestration/stop-bot")
+    env = {**server_env, "BATCH_WORKERS": "2", "BATCH_POLL_SECONDS": "0.2"}
+    server = ServerProcess(migrated, **env).start()
+    try:
+        browser = Browser(server.url).login("admin", TEST_PASSWORD)
+        response = browser.submit("/batches/new?action=stop&all=1&account=client_sharp",
+                                  {"action": "stop", "all": "1", "account": "client_sharp",
+                                   "cancel_orders": "1"}, action="/batches")
+        assert response.status_code == 303, response.text
+        batch_id = response.headers["Location"].rsplit("/", 1)[1]
+        _wait_for(committed_app, batch_id, lambda states: states["done"] >= 2
+                  and states["sending"] >= 1 and states["pending"] >= 1)
+        server.kill()
+    finally:
+        server.stop()
+    with committed_app.app_context():
+        at_kill = {bot_id: item.state for bot_id, item in _items(batch_id).items()}
+    in_flight = {b for b, state in at_kill.items() if state == "sending"}
+    waiting = {b for b, state in at_kill.items() if state == "pending"}
+    assert in_flight and waiting, Counter(at_kill.values())  # the kill landed mid-batch
+
+    simulator.clear_faults()
+    with running_server(migrated, **env):
+        _wait_for(committed_app, batch_id, lambda states: states["finished"])
+
+    with committed_app.app_context():
+        items = _items(batch_id)
+        assert db.session.get(Batch, batch_id).finished_at is not None
+        calls = simulator.bot_calls()
+        for bot_id, item in items.items():
+            sent = calls.get(("stop", bot_id), 0)
+            assert sent <= 1, f"{bot_id} was sent {sent} times"
+            if bot_id in in_flight:
+                assert item.state == "interrupted", bot_id
+                assert "nothing was sent again" in item.note
+                assert "batch_interrupted" in [e.action for e in _batch_events(bot_id, batch_id)]
+            else:
+                assert item.state == "done" and sent == 1, bot_id
+        assert all(items[b].state == "done" for b in waiting)
+
+
+def _wait_for(app: Flask, batch_id: str, condition, seconds: float = 90) -> None:
+    """Poll until `condition(states)` holds: a Counter of item states plus "finished" (a
+    generous deadline for a slow machine, not a timing assertion)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with app.app_context():
+            states = Counter(item.state for item in _items(batch_id).values())
+            states["finished"] = db.session.get(Batch, batch_id).finished_at is not None
+            db.session.remove()
+        if condition(states):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"batch {batch_id} never reached the state wanted: {states}")
