@@ -100,6 +100,30 @@ def test_all_matching_selects_across_pages_by_the_filter(login, simulator, app):
         app.config["PAGE_SIZE"] = 50
 
 
+def test_the_preview_costs_the_same_statements_for_5_or_25_bots(login, simulator, app):
+    """Regression: the status was fetched after the bots were loaded; its commit expired them
+    and every row was read again, one statement per bot."""
+    counted = []
+
+    def count(*args):
+        counted.append(1)
+
+    client = login.as_admin()
+    sa.event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        found = []
+        for first, last in ((0, 5), (5, 25)):
+            _world(simulator, {f"p{i}": ("client_sharp", "running", True)
+                               for i in range(first, last)})
+            counted.clear()
+            page = client.get("/batches/new?action=stop&all=1")
+            assert f"Confirm: stop {last} bots" in page.get_data(as_text=True)
+            found.append(len(counted))
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", count)
+    assert found[0] == found[1] and found[1] <= 8, found
+
+
 def test_unusable_selections_are_clear_400s(login, make_bot):
     make_bot()
     client = login.as_admin()

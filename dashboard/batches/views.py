@@ -18,9 +18,11 @@ bp = Blueprint("batches", __name__)
 
 def _preview(selection: service.Selection, errors: dict[str, str] | None = None,
              status: int = 200):
-    items = service.plan(selection.action, service.selected_bots(selection))
+    # The status first: a fresh one commits last-seen statuses, which would expire the bots
+    # loaded before it and re-read them one statement each.
     snapshot = hummingbot().feed.snapshot() if selection.action in service.REMOTE_ACTIONS \
         else None
+    items = service.plan(selection.action, service.selected_bots(selection))
     return render_template(
         "batches/preview.html", selection=selection, items=items,
         acting=sum(1 for item in items if item.acts), skips=service.skip_summary(items),
