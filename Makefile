@@ -29,9 +29,11 @@ drill: install
 	DRILL_SCALE=$${DRILL_SCALE:-5} $(BIN)/python -m pytest -p no:cacheprovider -s -q tests/test_drills.py
 	$(BIN)/python -m tests.drills
 
-## 10,000 bots, production server config, concurrent clients: figures per route.
+## 10,000 bots, production server config, concurrent clients: figures per route; then a
+## 1,000-bot batch from preview to last item.
 bench: install
 	$(BIN)/python -m tests.benchmark $(BENCH_ARGS)
+	$(BIN)/python -m tests.bench_batches
 
 lint: install
 	$(BIN)/ruff check .

@@ -33,7 +33,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
 
-    from . import accounts, api, auth, bots, openapi, recovery_views
+    from . import accounts, api, auth, bots, openapi, recovery_views, versions_views
     from .web import encode_slashes_in_urls
 
     encode_slashes_in_urls(app)
@@ -43,6 +43,12 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(api.bp)
     app.register_blueprint(openapi.bp)
     app.register_blueprint(recovery_views.bp)
+    app.register_blueprint(versions_views.bp)
+
+    from .batches import executor as batch_executor
+    from .batches import views as batch_views
+
+    app.register_blueprint(batch_views.bp)
 
     from .cli import bots_cli, users_cli
 
@@ -54,6 +60,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     observability.init_app(app)
     gateway.init_app(app)
     web.init_app(app)
+    batch_executor.init_app(app)
     return app
 
 

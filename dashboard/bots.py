@@ -98,7 +98,7 @@ def index():
             "bots/_filters.html", accounts=known_accounts(), filters=filters,
             statuses=BOT_STATUSES)))
     return render_template("bots/index.html", rows_html=rows_html, filters_html=filters_html,
-                           poll_seconds=current_app.config["STATUS_POLL_SECONDS"])
+                           filters=filters, poll_seconds=current_app.config["STATUS_POLL_SECONDS"])
 
 
 @bp.route("/bots/<bot_id>")

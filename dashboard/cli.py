@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from types import SimpleNamespace
 
 import click
 from flask import current_app
@@ -176,3 +177,39 @@ def reconcile_command():
         click.echo(f"orphan   {live.name} ({live.status})")
     if not report.ran:
         raise SystemExit(1)
+
+
+@bots_cli.command("history")
+@click.argument("bot_id")
+def history_command(bot_id: str):
+    """Print BOT_ID's history, newest first, with what each edit changed."""
+    from .models import Bot
+    from .registry import bot_history
+    from .versions import event_changes, versions
+
+    bot = db.session.get(Bot, bot_id)
+    if bot is None:
+        raise click.ClickException(f"No bot {bot_id}.")
+    click.echo(f"{bot.id} ({bot.name}), version {bot.version}, status {bot.status}")
+    for event in bot_history(bot):
+        move = (f" {event.from_status or '-'} -> {event.to_status}"
+                if event.to_status and event.from_status != event.to_status else "")
+        extra = "".join(f" {key}={event.details[key]}" for key in ("batch_id", "restored_from")
+                        if key in event.details)
+        click.echo(f"{event.occurred_at:%Y-%m-%d %H:%M:%S} UTC  {event.action} by "
+                   f"{event.actor}{move}{extra}")
+        for change in event_changes(event.details.get("changes") or {}):
+            click.echo(f"    {change.path}: {_json(change.before)} -> {_json(change.after)}"
+                       if change.kind == "changed" else
+                       f"    {change.path}: {change.kind} {_json(change.after or change.before)}")
+    click.echo("Versions: " + ", ".join(
+        f"{view.number}{' (current)' if view.current else ''}"
+        for view in versions(bot, user=OPERATOR_AT_CONSOLE)))
+
+
+# Whoever runs the CLI is an operator: versions show operators' names to them.
+OPERATOR_AT_CONSOLE = SimpleNamespace(is_admin=True)
+
+
+def _json(value) -> str:
+    return json.dumps(value, sort_keys=True)

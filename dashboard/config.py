@@ -129,6 +129,8 @@ class Settings:
     log_format: str
     sql_count_header: bool
     embedded_pgdata: str
+    batch_workers: int = 4
+    batch_poll_seconds: float = 1.0
 
     @property
     def is_production(self) -> bool:
@@ -161,6 +163,8 @@ class Settings:
             "LOG_LEVEL": self.log_level,
             "LOG_FORMAT": self.log_format,
             "SQL_COUNT_HEADER": self.sql_count_header,
+            "BATCH_WORKERS": self.batch_workers,
+            "BATCH_POLL_SECONDS": self.batch_poll_seconds,
             "SESSION_IDLE_MINUTES": self.session_idle_minutes,
             "SESSION_MAX_HOURS": self.session_max_hours,
             "LOGIN_THROTTLE_WINDOW_SECONDS": self.login_throttle_window_seconds,
@@ -251,6 +255,10 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         log_format=env.get("LOG_FORMAT", "json").lower(),
         sql_count_header=_bool(env.get("SQL_COUNT_HEADER")),
         embedded_pgdata=env.get("EMBEDDED_PGDATA") or str(INSTANCE_PATH / "pgdata"),
+        # Bulk actions: Hummingbot calls in flight at once per process (0: this process
+        # executes none), and how often an idle worker looks for new items.
+        batch_workers=_at_least(env, "BATCH_WORKERS", 4, 0),
+        batch_poll_seconds=_float(env, "BATCH_POLL_SECONDS", 1.0),
     )
 
 

@@ -17,6 +17,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    UniqueConstraint,
     func,
     text,
 )
@@ -218,3 +219,86 @@ class LoginThrottle(db.Model):
     key: Mapped[str] = mapped_column(String(80), primary_key=True)
     window_started_at: Mapped[datetime] = mapped_column(DateTime, nullable=False)
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, server_default=text("0"))
+
+
+class BotVersion(db.Model):
+    """A definition as it was before an edit replaced it (versions.py). Written by the one edit
+    path (registry.apply_edit) in the edit's own transaction; the current version is the bot."""
+
+    __tablename__ = "bot_versions"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    bot_id: Mapped[str] = mapped_column(
+        String, ForeignKey("bots.id", ondelete="RESTRICT"), nullable=False
+    )
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    name: Mapped[str] = mapped_column(String, nullable=False)
+    account_identifier: Mapped[str] = mapped_column(String, nullable=False)
+    strategy: Mapped[str] = mapped_column(String, nullable=False)
+    connector: Mapped[str] = mapped_column(String, nullable=False)
+    pair: Mapped[str] = mapped_column(String, nullable=False)
+    config: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
+    # When and by whom this version was replaced by the next one.
+    replaced_at: Mapped[datetime] = mapped_column(DateTime, nullable=False)
+    replaced_by: Mapped[str] = mapped_column(String, nullable=False)
+
+    __table_args__ = (UniqueConstraint("bot_id", "version", name="uq_bot_versions_bot_version"),)
+
+
+# A batch's and its items' states (batches/service.py).
+BATCH_ACTIONS = ("deploy", "start", "stop", "stop-archive", "archive", "restore")
+ITEM_STATES = ("pending", "sending", "done", "failed", "skipped", "interrupted")
+
+
+class Batch(db.Model):
+    """One bulk action confirmed by an operator: its items are the work (batches/)."""
+
+    __tablename__ = "batches"
+
+    id: Mapped[str] = mapped_column(String, primary_key=True)
+    action: Mapped[str] = mapped_column(String, nullable=False)
+    created_by: Mapped[str] = mapped_column(String, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime, nullable=False,
+                                                 server_default=func.now())
+    cancel_orders: Mapped[bool] = mapped_column(Boolean, nullable=False,
+                                                server_default=text("true"))
+    # What was selected: {"ids": [...]} or {"filter": {...}}, plus the account of a kill switch.
+    selection: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False,
+                                                      server_default=text("'{}'::jsonb"))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    __table_args__ = (
+        CheckConstraint("action IN (" + ", ".join(f"'{a}'" for a in BATCH_ACTIONS) + ")",
+                        name="action"),
+        Index("ix_batches_created_at", "created_at"),
+    )
+
+
+class BatchItem(db.Model):
+    """One bot of a batch: a work row claimed with FOR UPDATE SKIP LOCKED by any process."""
+
+    __tablename__ = "batch_items"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    batch_id: Mapped[str] = mapped_column(
+        String, ForeignKey("batches.id", ondelete="CASCADE"), nullable=False
+    )
+    bot_id: Mapped[str] = mapped_column(
+        String, ForeignKey("bots.id", ondelete="RESTRICT"), nullable=False
+    )
+    position: Mapped[int] = mapped_column(Integer, nullable=False)
+    state: Mapped[str] = mapped_column(String, nullable=False)
+    # Why it was skipped, what failed, or what happened.
+    note: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    __table_args__ = (
+        UniqueConstraint("batch_id", "bot_id", name="uq_batch_items_batch_bot"),
+        Index("ix_batch_items_batch_position", "batch_id", "position"),
+        # The workers' queue: only unfinished items are indexed.
+        Index("ix_batch_items_open", "state", "id",
+              postgresql_where=text("state IN ('pending', 'sending')")),
+        CheckConstraint("state IN (" + ", ".join(f"'{s}'" for s in ITEM_STATES) + ")",
+                        name="state"),
+    )

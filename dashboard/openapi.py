@@ -57,6 +57,52 @@ BOT = {
     },
 }
 
+BOT_ID_PARAMETER = {
+    "name": "bot_id", "in": "path", "required": True,
+    "schema": {"type": "string", "minLength": 1, "maxLength": MAX_ID_LENGTH,
+               "pattern": "^[A-Za-z0-9_-]+$"},
+}
+
+CHANGE = {
+    "type": "object",
+    "required": ["path", "kind", "before", "after"],
+    "properties": {
+        "path": {"type": "string", "description": "e.g. config.levels[1].spread"},
+        "kind": {"type": "string", "enum": ["added", "removed", "changed"]},
+        "before": {"description": "Any JSON value (null when added)."},
+        "after": {"description": "Any JSON value (null when removed)."},
+    },
+}
+
+VERSIONS = {
+    "type": "object",
+    "required": ["bot_id", "current_version", "versions"],
+    "properties": {
+        "bot_id": {"type": "string"},
+        "current_version": {"type": "integer"},
+        "versions": {"type": "array", "items": {
+            "type": "object",
+            "required": ["version", "current", "name", "account_identifier", "strategy",
+                         "connector", "pair", "config", "replaced_at", "replaced_by",
+                         "changes_to_next"],
+            "properties": {
+                "version": {"type": "integer"},
+                "current": {"type": "boolean"},
+                "name": {"type": "string"},
+                "account_identifier": {"type": "string"},
+                "strategy": {"type": "string"},
+                "connector": {"type": "string"},
+                "pair": {"type": "string"},
+                "config": {"type": "object"},
+                "replaced_at": NULLABLE_TIME,
+                "replaced_by": {"type": ["string", "null"],
+                                "description": "An operator's login; \"operator\" for clients."},
+                "changes_to_next": {"type": "array", "items": CHANGE},
+            },
+        }},
+    },
+}
+
 
 def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
@@ -133,13 +179,19 @@ def document() -> dict[str, Any]:
             "/api/bots/{bot_id}": {"get": {
                 "operationId": "getBot",
                 "summary": "One bot with its merged status.",
-                "parameters": [{
-                    "name": "bot_id", "in": "path", "required": True,
-                    "schema": {"type": "string", "minLength": 1, "maxLength": MAX_ID_LENGTH,
-                               "pattern": "^[A-Za-z0-9_-]+$"},
-                }],
+                "parameters": [BOT_ID_PARAMETER],
                 "responses": {
                     "200": _json({"$ref": "#/components/schemas/Bot"}, "The bot."),
+                    **_refusals("404"),
+                },
+            }},
+            "/api/bots/{bot_id}/versions": {"get": {
+                "operationId": "listBotVersions",
+                "summary": "A bot's configuration versions, current first, each with what "
+                           "the next version changed (nested paths such as config.levels[0]).",
+                "parameters": [BOT_ID_PARAMETER],
+                "responses": {
+                    "200": _json(VERSIONS, "The versions."),
                     **_refusals("404"),
                 },
             }},

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -14,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
 from .access import visible_bots
-from .models import BOT_STATUSES, Bot, BotEvent, User, db
+from .models import BOT_STATUSES, Bot, BotEvent, BotVersion, User, db
 from .observability import log_lifecycle
 from .validation import BOT_FIELDS, ValidationError, validate_bot
 
@@ -49,6 +51,20 @@ def actor_name(user: User | None) -> str:
     return user.username if user is not None else "system"
 
 
+# Details every event recorded in this context carries (a batch's id while its item runs):
+# the lifecycle functions need not know they run inside a batch.
+_event_context: ContextVar[Mapping[str, Any] | None] = ContextVar("event_context", default=None)
+
+
+@contextmanager
+def event_context(**details: Any) -> Iterator[None]:
+    token = _event_context.set({**(_event_context.get() or {}), **details})
+    try:
+        yield
+    finally:
+        _event_context.reset(token)
+
+
 def record_event(
     bot: Bot,
     action: str,
@@ -64,7 +80,7 @@ def record_event(
         action=action,
         from_status=from_status,
         to_status=to_status,
-        details=dict(details or {}),
+        details={**(_event_context.get() or {}), **(details or {})},
         occurred_at=utcnow(),
     )
     db.session.add(event)
@@ -165,7 +181,8 @@ def create_bot(data: Mapping[str, Any], actor: str, *, status: str = "stopped") 
     return bot
 
 
-def update_bot(bot: Bot, data: Mapping[str, Any], actor: str, *, expected_version: Any) -> Bot:
+def update_bot(bot: Bot, data: Mapping[str, Any], actor: str, *, expected_version: Any,
+               action: str = "edited", details: Mapping[str, Any] | None = None) -> Bot:
     """Apply an edit if nobody saved the bot since `expected_version` was read."""
     merged = {**data, "id": bot.id}
     fields = validate_bot(merged, max_config_bytes=_max_config_bytes())
@@ -180,11 +197,7 @@ def update_bot(bot: Bot, data: Mapping[str, Any], actor: str, *, expected_versio
     }
     if not changes:
         return bot
-    for field, (_before, after) in changes.items():
-        setattr(bot, field, after)
-    bump_version(bot)
-    record_event(bot, "edited", actor, from_status=bot.status, to_status=bot.status,
-                 details={"changes": changes})
+    apply_edit(bot, changes, actor, action, details)
     try:
         db.session.commit()
     except StaleDataError as exc:  # lost the race between our read and our UPDATE
@@ -200,6 +213,22 @@ def _lock(bot: Bot) -> Bot:
         select(Bot).where(Bot.id == bot.id).with_for_update().execution_options(
             populate_existing=True)
     ).one()
+
+
+def apply_edit(bot: Bot, changes: Mapping[str, list[Any]], actor: str, action: str,
+               details: Mapping[str, Any] | None = None) -> BotEvent:
+    """The one edit path of a definition (forms, restores, imports): keep the version being
+    replaced, apply `changes` ({field: [before, after]}), bump the version, record the event.
+    All in the caller's transaction, so a version exists exactly when its edit does."""
+    db.session.add(BotVersion(
+        bot_id=bot.id, version=bot.version, replaced_at=utcnow(), replaced_by=actor,
+        **{field: getattr(bot, field) for field in EDITABLE_FIELDS}))
+    for field, (_before, after) in changes.items():
+        setattr(bot, field, after)
+    bump_version(bot)
+    return record_event(bot, action, actor, from_status=bot.status, to_status=bot.status,
+                        details={**(details or {}), "changes": dict(changes),
+                                 "version": bot.version})
 
 
 def archive_bot(bot: Bot, actor: str) -> Bot:
@@ -245,7 +274,8 @@ def last_edit(bot: Bot) -> BotEvent | None:
     """The newest change of the definition's fields (who saved it last, and when)."""
     return db.session.scalars(
         select(BotEvent).where(BotEvent.bot_id == bot.id,
-                               BotEvent.action.in_(("edited", "import_updated", "relinked")))
+                               BotEvent.action.in_(("edited", "import_updated", "relinked",
+                                                  "version_restored")))
         .order_by(BotEvent.occurred_at.desc(), BotEvent.id.desc()).limit(1)).first()
 
 

@@ -17,7 +17,7 @@ from flask import current_app
 from sqlalchemy import func, select
 
 from .models import BOT_STATUSES, Bot, db
-from .registry import EDITABLE_FIELDS, bump_version, record_event, utcnow
+from .registry import EDITABLE_FIELDS, apply_edit, record_event, utcnow
 from .serializers import bot_to_dict, iso
 from .validation import (
     MAX_CONFIG_DEPTH,
@@ -229,11 +229,7 @@ def apply_import(plan: ImportPlan, actor: str, source: str) -> ImportPlan:
                          details={**details, "after": entry.fields.as_dict()})
         elif entry.action == "update":
             bot = db.session.get(Bot, entry.fields.id)
-            for name, (_before, after) in entry.changes.items():
-                setattr(bot, name, after)
-            bump_version(bot)
-            record_event(bot, "import_updated", actor, from_status=bot.status,
-                         to_status=bot.status, details={**details, "changes": entry.changes})
+            apply_edit(bot, entry.changes, actor, "import_updated", details)
     db.session.commit()
     return plan
 

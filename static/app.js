@@ -6,7 +6,9 @@
 document.addEventListener("htmx:beforeRequest", function (event) {
   var source = event.detail.elt;
   if (!source || !source.hasAttribute("data-poll")) return;
+  // A ticked row (a bulk selection under way) pauses it too: a swap would untick it.
   if (document.querySelector("details.row-menu[open], dialog[open]") ||
+      source.querySelector("input[type=checkbox]:checked") ||
       (document.activeElement && source.contains(document.activeElement) &&
        document.activeElement.matches("input, select, textarea"))) {
     event.preventDefault();

@@ -36,7 +36,7 @@ SIM_USER, SIM_PASSWORD = "bench-sim", "bench-sim-password"
 
 
 # ------------------------------------------------------------------------------ database
-def start_database(tmp: Path) -> str:
+def start_database(tmp: Path, name: str = "bm_bench") -> str:
     explicit = os.environ.get("BENCH_DATABASE_URL") or os.environ.get("TEST_DATABASE_URL")
     if explicit:
         from dashboard.config import normalize_database_url
@@ -52,10 +52,10 @@ def start_database(tmp: Path) -> str:
     url = sa.engine.make_url(server_url)
     admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.execute(sa.text('DROP DATABASE IF EXISTS "bm_bench" WITH (FORCE)'))
-        conn.execute(sa.text('CREATE DATABASE "bm_bench"'))
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
-    return url.set(database="bm_bench").render_as_string(hide_password=False)
+    return url.set(database=name).render_as_string(hide_password=False)
 
 
 def migrate_and_seed_users(url: str) -> None:
@@ -80,7 +80,7 @@ def seed_bots(url: str, count: int, accounts: int = 200, live: int = 0) -> None:
     engine = sa.create_engine(url)
     with engine.begin() as conn:
         conn.execute(sa.text("ALTER TABLE bot_events DISABLE TRIGGER bot_events_append_only"))
-        conn.execute(sa.text("TRUNCATE bot_events, bots"))
+        conn.execute(sa.text("TRUNCATE batch_items, batches, bot_versions, bot_events, bots"))
         conn.execute(sa.text("ALTER TABLE bot_events ENABLE TRIGGER bot_events_append_only"))
         conn.execute(sa.text("""
             INSERT INTO bots (id, name, account_identifier, strategy, connector, pair, config,

@@ -79,6 +79,7 @@ def base_config(database_url: str, **overrides) -> dict:
         "RECONCILE_INTERVAL_SECONDS": 0,  # tests call reconcile themselves
         "HTMX_SOURCE": "local",
         "REQUIRE_ADMIN_MFA": False,  # tests/test_mfa.py turns it on where it is the subject
+        "BATCH_WORKERS": 0,  # tests run batch items themselves (executor.run_pending)
     }
     config.update(overrides)
     return config
@@ -215,7 +216,8 @@ def committed_app(migrated, accounts, simulator) -> Iterator[Flask]:
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                 "WHERE datname = current_database() AND pid <> pg_backend_pid()"))
             # TRUNCATE skips the append-only row trigger on purpose: this is test cleanup.
-            conn.execute(sa.text("TRUNCATE bot_events, bots, login_throttle"))
+            conn.execute(sa.text("TRUNCATE batch_items, batches, bot_versions, bot_events, "
+                                 "bots, login_throttle"))
             conn.execute(sa.text(
                 "UPDATE users SET session_generation = 0, active = true"
             ))

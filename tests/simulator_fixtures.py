@@ -100,6 +100,10 @@ class SimulatorHandle:
     def reset_counts(self) -> None:
         self.state.reset_counts()
 
+    def bot_calls(self) -> dict[tuple[str, str], int]:
+        """{(action, name as sent): calls}: start, stop, stop-archive, deploy."""
+        return self.state.bot_calls()
+
     def configure(self, **settings: Any) -> dict[str, Any]:
         """warmup_seconds, stopping_seconds, slow_seconds, local_time (frozen, ISO)."""
         return self.state.configure(**settings)

@@ -108,7 +108,7 @@ def test_list_follows_hummingbot_live_and_survives_it_going_away(chromium, serve
         assert page.locator(f"#bot-{bot_id}").is_visible()
         assert "stale" in badge(page, bot_id).get_attribute("class")
     assert badge(page, "sim-bot").inner_text().endswith("Running")
-    assert "seen" in page.locator("#bot-sim-bot td:nth-child(6) small").inner_text()
+    assert "seen" in page.locator("#bot-sim-bot td:has(.badge) small").inner_text()
     assert float(badge(page, "sim-bot").evaluate("e => getComputedStyle(e).opacity")) < 1
     assert page.locator("#bot-sim-bot >> text=Edit").is_visible()
     assert page.evaluate("window.__not_reloaded") is True

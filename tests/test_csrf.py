@@ -15,7 +15,7 @@ import pytest
 from flask import url_for
 from sqlalchemy import select
 
-from dashboard.models import Bot, BotEvent, LoginThrottle, User, db
+from dashboard.models import Batch, Bot, BotEvent, LoginThrottle, User, db
 from tests.test_route_matrix import _MAP_APP, _variants
 
 STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
@@ -53,9 +53,10 @@ def _state(simulator):
     users = db.session.execute(select(
         User.id, User.session_generation, User.active, User.password_hash).order_by(User.id)).all()
     throttle = db.session.scalar(select(db.func.count()).select_from(LoginThrottle))
+    batches = db.session.scalar(select(db.func.count()).select_from(Batch))
     writes = {k: v for k, v in simulator.state.request_counts().items()
               if not k.startswith("GET")}
-    return bots, events, users, throttle, writes
+    return bots, events, users, throttle, writes, batches
 
 
 def _token(client) -> str:
@@ -139,7 +140,7 @@ def test_every_state_changing_route_is_covered():
     assert {"auth.login", "auth.login_verify", "auth.logout", "auth.change_password",
             "auth.account_mfa", "bots.new", "bots.edit",
             "bots.archive", "bots.restore", "bots.deploy", "bots.lifecycle_action",
-            "recovery.redeploy", "recovery.relink"} <= covered
+            "recovery.redeploy", "recovery.relink", "versions.restore", "batches.index"} <= covered
 
 
 @pytest.mark.parametrize(("endpoint", "method", "values"), _cases({"GET"}))

@@ -328,6 +328,7 @@ class SimulatorState:
             }
             self._faults: dict[str, Fault] = {}
             self._counts: Counter[str] = Counter()
+            self._bot_calls: Counter[tuple[str, str]] = Counter()
             self._wake_sleepers()
             if seed_demo:
                 self._seed_demo()
@@ -450,6 +451,12 @@ class SimulatorState:
     def reset_counts(self) -> None:
         with self._lock:
             self._counts.clear()
+            self._bot_calls.clear()
+
+    def bot_calls(self) -> dict[tuple[str, str], int]:
+        """Lifecycle calls per (action, bot name as sent): tests count them per bot."""
+        with self._lock:
+            return dict(self._bot_calls)
 
     # ------------------------------------------------------------------------------- time
     def _advance(self) -> float:
@@ -638,6 +645,7 @@ class SimulatorState:
 
     def start_bot(self, name: str) -> dict[str, Any]:
         with self._lock:
+            self._bot_calls[("start", name)] += 1
             now = self._advance()
             bot = self._live_bot(name, now)
             if bot is None:
@@ -649,6 +657,7 @@ class SimulatorState:
 
     def stop_bot(self, name: str) -> dict[str, Any]:
         with self._lock:
+            self._bot_calls[("stop", name)] += 1
             now = self._advance()
             bot = self._live_bot(name, now)
             if bot is None:
@@ -662,6 +671,7 @@ class SimulatorState:
 
     def stop_and_archive(self, name: str) -> dict[str, Any]:
         with self._lock:
+            self._bot_calls[("stop-archive", name)] += 1
             now = self._advance()
             bot = self._live_bot(name, now)
             if bot is None:
@@ -722,6 +732,7 @@ class SimulatorState:
     ) -> dict[str, Any]:
         """Both deploy routes. Raises FileNotFoundError for an unknown credentials profile."""
         with self._lock:
+            self._bot_calls[("deploy", instance_name)] += 1
             self._advance()
             if credentials_profile not in self._accounts:
                 raise FileNotFoundError(

@@ -1,0 +1,1 @@
+"""Bulk actions: select bots, preview, confirm once; items executed by workers in any process."""

@@ -1,0 +1,312 @@
+"""Executing batch items: any number of workers in any number of processes, PostgreSQL the only
+coordinator.
+
+An item goes pending -> sending -> done | failed (or skipped when its bot no longer fits).
+A worker claims a pending item with FOR UPDATE SKIP LOCKED, takes a session advisory lock on
+it from a connection of its own, and commits `sending` before the one lifecycle call. The
+lock lives exactly as long as the worker's connection: an item that is `sending` while nobody
+holds its lock belonged to a process that died mid-call. Such an item is never sent again:
+reconcile settles its bot from what Hummingbot reports and the item ends `interrupted`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from flask import Flask
+from sqlalchemy import Connection, exists, select, text, update
+
+from .. import lifecycle
+from ..gateway import hummingbot
+from ..models import Batch, BatchItem, Bot, db
+from ..registry import (
+    StateError,
+    archive_bot,
+    event_context,
+    record_event,
+    restore_bot,
+    utcnow,
+)
+from ..status import live_word, match_live
+from ..validation import ValidationError
+from .service import OPEN_STATES, skip_reason
+
+log = logging.getLogger(__name__)
+
+ITEM_LOCK_CLASS = 0x62617463  # "batc": advisory locks (class, item id) mark items in flight
+
+
+def _try_lock(conn: Connection, item_id: int) -> bool:
+    return bool(conn.execute(text("SELECT pg_try_advisory_lock(:c, :i)"),
+                             {"c": ITEM_LOCK_CLASS, "i": item_id}).scalar())
+
+
+def _unlock(conn: Connection, item_id: int) -> None:
+    conn.execute(text("SELECT pg_advisory_unlock(:c, :i)"), {"c": ITEM_LOCK_CLASS, "i": item_id})
+
+
+def lock_connection() -> Connection:
+    """A connection for one worker's item locks, outside any transaction."""
+    return db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+
+
+def claim(conn: Connection) -> BatchItem | None:
+    """The oldest pending item nobody else is claiming, now `sending` and locked by `conn`."""
+    item = db.session.scalars(
+        select(BatchItem).where(BatchItem.state == "pending").order_by(BatchItem.id)
+        .limit(1).with_for_update(skip_locked=True)).first()
+    if item is None:
+        db.session.rollback()
+        return None
+    if not _try_lock(conn, item.id):  # a settling pass is looking at it: leave it
+        db.session.rollback()
+        return None
+    item.state, item.started_at = "sending", utcnow()
+    db.session.commit()  # the intent: from here on this item is never sent again
+    return item
+
+
+def _send(batch: Batch, bot: Bot) -> tuple[str, str | None]:
+    """The one lifecycle call for `bot`; returns (state, note)."""
+    actor, action = batch.created_by, batch.action
+    if action == "deploy":
+        settings = lifecycle.parse_deploy_settings(lifecycle.deploy_form_defaults(bot))
+        bot = lifecycle.deploy(bot.id, settings, actor)
+        if bot.status == "deploy_failed":
+            return "failed", bot.last_error
+        if bot.status == "deploying":
+            return "done", "sent; outcome not known yet: reconcile settles it"
+        return "done", f"running as {bot.instance_name}"
+    if action == "start":
+        lifecycle.start(bot.id, actor)
+        return "done", "started"
+    if action == "stop":
+        lifecycle.stop(bot.id, actor, cancel_orders=batch.cancel_orders)
+        return "done", "stopped"
+    if action == "stop-archive":
+        bot = lifecycle.stop_and_archive(bot.id, actor, cancel_orders=batch.cancel_orders)
+        return "done", ("archive started" if bot.status == "stopping" else "stopped")
+    if action == "archive":
+        archive_bot(bot, actor)
+        return "done", "archived"
+    restore_bot(bot, actor)
+    return "done", "restored"
+
+
+def execute(item: BatchItem) -> None:
+    """Run one claimed item and record how it ended (in the item and the bot's history)."""
+    item_id, batch_id, bot_id = item.id, item.batch_id, item.bot_id
+    batch = db.session.get(Batch, batch_id)
+    bot = db.session.get(Bot, bot_id)
+    reason = skip_reason(batch.action, bot)  # the bot may have changed since the preview
+    with event_context(batch_id=batch_id):
+        if reason is not None:
+            state, note = "skipped", reason
+            record_event(bot, "batch_skipped", batch.created_by, from_status=bot.status,
+                         to_status=bot.status,
+                         details={"batch_action": batch.action, "reason": reason})
+            db.session.commit()
+        else:
+            try:
+                state, note = _send(batch, bot)
+            except (lifecycle.LifecycleError, StateError) as exc:
+                db.session.rollback()
+                state, note = "failed", str(exc)
+            except ValidationError as exc:  # saved deploy settings no longer valid
+                db.session.rollback()
+                state, note = "failed", "its saved deploy settings are not valid: " + \
+                    "; ".join(f"{k} {v}" for k, v in exc.errors.items())
+            except Exception as exc:  # recorded on the item; the worker carries on
+                db.session.rollback()
+                log.exception("batch item %s failed", item_id)
+                state, note = "failed", f"unexpected error ({exc.__class__.__name__})"
+    _finish(item_id, batch_id, state, note)
+
+
+def _finish(item_id: int, batch_id: str, state: str, note: str | None) -> None:
+    db.session.execute(update(BatchItem).where(BatchItem.id == item_id).values(
+        state=state, note=(note or "")[:500] or None, finished_at=utcnow()))
+    db.session.commit()
+    close_if_done(batch_id)
+
+
+def close_if_done(batch_id: str) -> None:
+    """Mark the batch finished once no item is open. Called after the item's own commit, in
+    a statement of its own: whichever worker commits the last item then sees every other
+    item's commit (checked inside one transaction, two workers finishing together could
+    each see the other's item still open, and nobody would close the batch)."""
+    still_open = exists().where(BatchItem.batch_id == batch_id,
+                                BatchItem.state.in_(OPEN_STATES))
+    db.session.execute(update(Batch).where(Batch.id == batch_id, Batch.finished_at.is_(None),
+                                           ~still_open).values(finished_at=utcnow()))
+    db.session.commit()
+
+
+def settle_interrupted(conn: Connection) -> int:
+    """Items left `sending` by a process that died: never re-sent; their bots reconciled.
+    Returns how many were settled."""
+    settled = 0
+    candidates = db.session.scalars(
+        select(BatchItem.id).where(BatchItem.state == "sending").order_by(BatchItem.id)).all()
+    db.session.rollback()
+    for item_id in candidates:
+        if not _try_lock(conn, item_id):
+            continue  # its worker is alive and still sending
+        try:
+            settled += _settle_one(item_id)
+        finally:
+            _unlock(conn, item_id)
+    return settled
+
+
+def _settle_one(item_id: int) -> int:
+    item = db.session.get(BatchItem, item_id)
+    if item is None or item.state != "sending":
+        db.session.rollback()
+        return 0  # it finished between the query and the lock
+    bot_id, batch_id = item.bot_id, item.batch_id
+    db.session.rollback()
+    report = lifecycle.reconcile(actor="reconcile", only=bot_id)
+    if not report.ran:
+        return 0  # Hummingbot unreachable or another reconcile running: next pass
+    snapshot = hummingbot().feed.snapshot()
+    item = db.session.scalars(select(BatchItem).where(BatchItem.id == item_id)
+                              .with_for_update()).one()
+    if item.state != "sending":
+        db.session.rollback()
+        return 0
+    bot = db.session.get(Bot, bot_id)
+    live = match_live(bot, snapshot.bots) if snapshot.reachable else None
+    seen = live_word(live) if live is not None else "absent"
+    note = (f"the process sending it stopped; nothing was sent again. After reconcile the "
+            f"definition says {bot.status}; Hummingbot reports {seen}.")
+    item.state, item.note, item.finished_at = "interrupted", note, utcnow()
+    with event_context(batch_id=batch_id):
+        record_event(bot, "batch_interrupted", "reconcile", from_status=bot.status,
+                     to_status=bot.status, details={"note": note})
+    db.session.commit()
+    close_if_done(batch_id)
+    return 1
+
+
+# ------------------------------------------------------------------------------- workers
+def work_once(app: Flask, conn: Connection) -> bool:
+    """Claim and run one item; False when there was none."""
+    with app.app_context():
+        item = claim(conn)
+        if item is None:
+            return False
+        try:
+            execute(item)
+        finally:
+            _unlock(conn, item.id)
+    return True
+
+
+def run_pending(app: Flask, workers: int = 4) -> None:
+    """Run every pending item with `workers` threads, settle interrupted ones, and return
+    (tests, the CLI and the benchmark use it; servers run `start_workers`)."""
+    def loop() -> None:
+        with app.app_context():
+            conn = lock_connection()
+        try:
+            while work_once(app, conn):
+                pass
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=loop, name=f"batch-{n}") for n in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    with app.app_context():
+        conn = lock_connection()
+        try:
+            settle_interrupted(conn)
+        finally:
+            conn.close()
+
+
+class Workers:
+    """BATCH_WORKERS daemon threads in this process; `wake()` after a batch is created."""
+
+    def __init__(self, app: Flask):
+        self.app = app
+        self.count = app.config["BATCH_WORKERS"]
+        self.poll = app.config["BATCH_POLL_SECONDS"]
+        self.event = threading.Event()
+
+    def start(self) -> None:
+        for n in range(self.count):
+            threading.Thread(target=self._loop, args=(n == 0,), name=f"batch-{n}",
+                             daemon=True).start()
+
+    def wake(self) -> None:
+        self.event.set()
+
+    def _loop(self, settles: bool) -> None:
+        conn: Connection | None = None
+        while True:
+            try:
+                if conn is None:
+                    with self.app.app_context():
+                        conn = lock_connection()
+                if settles:
+                    with self.app.app_context():
+                        settle_interrupted(conn)
+                while work_once(self.app, conn):
+                    pass
+            except Exception:  # keep the worker alive whatever one pass hit
+                log.exception("batch worker pass failed")
+                conn = _reset(conn)
+            # One worker polls for items other processes created; the rest wait to be woken
+            # (by it, or by a batch created here), so an idle process costs one query a poll.
+            if settles:
+                self.event.wait(self.poll)
+                self.event.clear()
+                if self._has_pending():
+                    self.event.set()
+            else:
+                self.event.wait(self.poll * 30)
+                self.event.clear()
+
+    def _has_pending(self) -> bool:
+        with self.app.app_context():
+            found = db.session.scalar(select(exists().where(BatchItem.state == "pending")))
+            db.session.rollback()
+            return bool(found)
+
+
+def _reset(conn: Connection | None) -> None:
+    """After an error the lock connection may be broken: drop it (its locks go with it)."""
+    if conn is not None:
+        try:
+            conn.close()
+        except Exception:  # already broken: nothing to release
+            log.debug("closing a broken lock connection failed", exc_info=True)
+
+
+def workers(app: Flask) -> Workers | None:
+    return app.extensions.get("batch_workers")
+
+
+def init_app(app: Flask) -> None:
+    """Start BATCH_WORKERS threads at the first request, as the periodic reconcile is started
+    (CLI commands must not spawn threads)."""
+    if app.config.get("BATCH_WORKERS", 0) <= 0:
+        return
+    pool = Workers(app)
+    app.extensions["batch_workers"] = pool
+    started = threading.Event()
+    lock = threading.Lock()
+
+    @app.before_request
+    def start_batch_workers():
+        if started.is_set():
+            return
+        with lock:
+            if not started.is_set():
+                pool.start()
+                started.set()
