@@ -69,8 +69,9 @@ def restore(bot_id: str, number: int):
                         expected_version=request.form.get("version"))
     except ValidationError as exc:
         db.session.rollback()
-        return render_template("bots/form.html", bot=get_bot_or_404(bot_id), values=values,
-                               errors=exc.errors), 422
+        bot = get_bot_or_404(bot_id)
+        return render_template("bots/form.html", bot=bot, values=values, errors=exc.errors,
+                               base=saved_values(bot), version=bot.version), 422
     except ConflictError:
         # The edit form's three-way merge: based on the definition as it was when the version
         # page was opened (kept in bot_versions), against what is saved now.
