@@ -19,7 +19,8 @@
   document.addEventListener("DOMContentLoaded", function () {
     var button = document.querySelector("[data-theme-toggle]");
     if (!button) return;
-    function show() { button.setAttribute("aria-pressed", String(current() === "dark")); }
+    // The button names the theme it switches to.
+    function show() { button.textContent = current() === "dark" ? "Light theme" : "Dark theme"; }
     button.hidden = false;
     show();
     button.addEventListener("click", function () {
