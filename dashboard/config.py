@@ -213,7 +213,9 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     if not isinstance(extra_headers, dict):
         raise ConfigError("HUMMINGBOT_EXTRA_HEADERS must be a JSON object")
 
-    htmx_source = env.get("HTMX_SOURCE", "cdn").strip().lower()
+    # Development serves the vendored copy (works offline); production the pinned CDN copy.
+    default_htmx = "cdn" if app_env == "production" else "local"
+    htmx_source = (env.get("HTMX_SOURCE") or default_htmx).strip().lower()
     if htmx_source not in {"cdn", "local"}:
         raise ConfigError("HTMX_SOURCE must be 'cdn' or 'local'")
 

@@ -8,26 +8,50 @@ once) and serves the dashboard on 127.0.0.1:$PORT.
 
 from __future__ import annotations
 
+import atexit
 import os
 import signal
 import sys
+from pathlib import Path
+
+from .config import INSTANCE_PATH
+
+SIMULATOR_STATE = INSTANCE_PATH / "simulator-state.json"
 
 
-def start_simulator_if_needed() -> None:
+def start_simulator_if_needed(state_path: Path = SIMULATOR_STATE):
+    """Start the simulator unless HUMMINGBOT_API_URL points elsewhere. Its bots are kept in
+    `state_path` between runs, as real containers outlive a dashboard restart; demo bots are
+    seeded only when there is no saved state. Returns (simulator, state file) or None."""
     if os.environ.get("HUMMINGBOT_API_URL"):
         print(f"Hummingbot API: {os.environ['HUMMINGBOT_API_URL']}")
-        return
+        return None
+    from .simulator.persist import StateFile
     from .simulator.server import start_simulator
+    from .simulator.state import SimulatorState
 
+    # Realistic: the real server's delays (a new bot listed after a moment, 15 s archives...).
+    state = SimulatorState(realistic=True)
+    state_file = StateFile(state_path, state)
+    restored = state_file.load()
+    if not restored:
+        state.reset(seed_demo=True)
     port = int(os.environ.get("SIMULATOR_PORT", "8001"))
     # The real server's default credentials: the simulator is local and for development only.
-    # Realistic: the real server's delays (a new bot listed after a moment, 15 s archives...).
     simulator = start_simulator("127.0.0.1", port, username="admin", password="admin",  # noqa: S106
-                                seed_demo=True, realistic=True)
+                                state=state)
+    state_file.save()
+    state_file.keep_saved()
     os.environ["HUMMINGBOT_API_URL"] = simulator.url
     os.environ["HUMMINGBOT_API_USERNAME"] = simulator.username
     os.environ["HUMMINGBOT_API_PASSWORD"] = simulator.password
+    bots = ", ".join(sorted(state.snapshot()["bots"])) or "none"
     print(f"Hummingbot API: simulator on {simulator.url} (control: {simulator.control_url}/)")
+    print(f"  {'bots kept from the last run' if restored else 'demo bots'} ({state_path}): "
+          f"{bots}")
+    if not restored:
+        print("  They run without a definition: adopt them on the Recovery desk (/recovery).")
+    return simulator, state_file
 
 
 def _stop_like_ctrl_c(_signum, _frame) -> None:
@@ -38,7 +62,9 @@ def main() -> int:
     if os.environ.get("APP_ENV") == "production":
         print("make run is for development; production runs gunicorn (see README).")
         return 2
-    start_simulator_if_needed()
+    started = start_simulator_if_needed()
+    if started is not None:
+        atexit.register(started[1].save)  # the last word: what the simulator holds on Ctrl-C
 
     from flask_migrate import upgrade
 

@@ -10,6 +10,8 @@ import warnings
 from pathlib import Path
 
 log = logging.getLogger(__name__)
+# pgserver logs every pg_ctl call at INFO, on exit too: noise under each CLI command's output.
+logging.getLogger("pgserver").setLevel(logging.WARNING)
 
 
 def embedded_database_url(data_dir: Path) -> str:
@@ -23,5 +25,5 @@ def embedded_database_url(data_dir: Path) -> str:
         # cleanup_mode="stop": the server stops when the last process using it exits; data stays.
         server = pgserver.get_server(data_dir, cleanup_mode="stop")
     uri = server.get_uri()  # postgresql://postgres:@/postgres?host=<socket dir>
-    log.info("embedded PostgreSQL in %s", data_dir)
+    log.debug("embedded PostgreSQL in %s", data_dir)
     return uri.replace("postgresql://", "postgresql+psycopg2://", 1)

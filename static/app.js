@@ -23,3 +23,24 @@ document.addEventListener("htmx:beforeSwap", function (event) {
     event.detail.shouldSwap = false;
   }
 });
+
+// Keyboard: Escape closes an open menu (a row's actions, the page's, the phone nav) and puts
+// the focus back on its button, as a menu button should.
+document.addEventListener("keydown", function (event) {
+  if (event.key !== "Escape") return;
+  var menu = document.querySelector("details.dropdown[open]");
+  if (!menu) return;
+  menu.removeAttribute("open");
+  var summary = menu.querySelector("summary");
+  if (summary) summary.focus();
+  event.preventDefault();
+});
+
+// After a failed submit the page comes back with an error summary: move the focus there, so
+// a keyboard or screen-reader user starts from what went wrong.
+document.addEventListener("DOMContentLoaded", function () {
+  var summary = document.querySelector("main .flash-error, main .conflict");
+  if (!summary) return;
+  summary.setAttribute("tabindex", "-1");
+  summary.focus();
+});

@@ -157,3 +157,33 @@ def test_deploy_timeout_is_a_setting_that_reaches_the_client():
                               "HUMMINGBOT_API_URL": "http://127.0.0.1:9"})
     client = client_from_settings(settings.as_flask_config())
     assert client.deploy_timeout == 45.0
+
+
+@pytest.mark.parametrize(("app_env", "expected"), [("development", "local"),
+                                                    ("production", "cdn")])
+def test_htmx_comes_from_static_in_development_and_the_cdn_in_production(app_env, expected):
+    """`make run` must work without internet; production keeps the pinned CDN copy."""
+    assert load_settings({"APP_ENV": app_env}).htmx_source == expected
+    assert load_settings({"APP_ENV": app_env, "HTMX_SOURCE": "cdn"}).htmx_source == "cdn"
+
+
+@pytest.mark.slow
+def test_the_embedded_database_prints_nothing_on_start_or_exit(tmp_path):
+    """Regression: every CLI command ended with four lines of pgserver's pg_ctl logging."""
+    import subprocess
+    import sys
+
+    from dashboard.config import PROJECT_ROOT
+
+    script = (
+        "import sys; from pathlib import Path\n"
+        "from dashboard.observability import configure_logging\n"
+        "from dashboard.embedded_db import embedded_database_url\n"
+        "configure_logging('INFO')\n"
+        "embedded_database_url(Path(sys.argv[1]))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "pg")], cwd=PROJECT_ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "pg" / "PG_VERSION").exists()  # a server really was started
+    assert done.stdout == "" and done.stderr == ""

@@ -217,3 +217,11 @@ def test_a_deploy_settling_while_the_edit_form_is_open_is_not_a_conflict(
     assert response.status_code == 302
     db.session.refresh(bot)
     assert (bot.status, bot.pair, bot.version) == ("running", "ETH-USDT", form_version + 1)
+
+
+def test_an_empty_list_tells_an_admin_where_running_bots_are(login):
+    """The first screen after `make run`: the demo bots run without definitions."""
+    hint = 'adopt them on the <a href="/recovery">Recovery desk</a>'
+    assert hint in login.as_admin().get("/bots").get_data(as_text=True)
+    assert hint not in login.as_admin().get("/bots?q=nothing").get_data(as_text=True)
+    assert "Recovery desk" not in login.as_client_a().get("/bots").get_data(as_text=True)

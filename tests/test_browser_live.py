@@ -109,7 +109,10 @@ def test_list_follows_hummingbot_live_and_survives_it_going_away(chromium, serve
         assert "stale" in badge(page, bot_id).get_attribute("class")
     assert badge(page, "sim-bot").inner_text().endswith("Running")
     assert "seen" in page.locator("#bot-sim-bot td:has(.badge) small").inner_text()
-    assert float(badge(page, "sim-bot").evaluate("e => getComputedStyle(e).opacity")) < 1
+    # Greyed by colour and a dashed border, not faded (opacity failed axe's contrast check).
+    style = badge(page, "sim-bot").evaluate(
+        "e => [getComputedStyle(e).color, getComputedStyle(e).borderTopStyle]")
+    assert style == ["rgb(89, 89, 89)", "dashed"]  # --bm-grey, not Running's green
     assert page.locator("#bot-sim-bot >> text=Edit").is_visible()
     assert page.evaluate("window.__not_reloaded") is True
     screenshot(page, "live-list-unreachable")

@@ -1041,6 +1041,83 @@ class SimulatorState:
                 rows = [r for r in rows if name_filter.lower() in r["name"].lower()]
             return rows
 
+    # ------------------------------------------------------------------------ persistence
+    def saved(self) -> dict[str, Any]:
+        """What a real server keeps across its own restart: containers (with their names,
+        accounts and controllers), bot-runs, accounts and controller configs. Faults, counters
+        and settings are this process's business and are not saved."""
+        with self._lock:
+            now = self._advance()
+            return {
+                "version": 1,
+                "accounts": list(self._accounts),
+                "configs": json.loads(json.dumps(self._configs)),
+                "next_run_id": self._next_run_id,
+                "bots": [
+                    {
+                        "name": b.name, "account": b.account, "kind": b.kind,
+                        "controllers": b.controllers, "script": b.script, "image": b.image,
+                        "container_id": b.container_id, "perf_seed": b.perf_seed,
+                        "age_seconds": now - b.started_at, "trading": b.trading,
+                        "container_status": b.container_status, "source": b.source,
+                        "runs_script": b.runs_script,
+                        "heard_for": None if b.heard_until is None else b.heard_until - now,
+                        "live_configs": json.loads(json.dumps(b.live_configs)),
+                        "error_logs": list(b.error_logs), "general_logs": list(b.general_logs),
+                    }
+                    # A bot half-way through stop-and-archive is gone once the server is back,
+                    # and so is an archived one.
+                    for b in self._bots.values()
+                    if b.stopping_until is None and b.container_status != "removed"
+                ],
+                "runs": [
+                    {**run.to_json(), "deployment_config": run.deployment_config,
+                     "final_status": run.final_status}
+                    for run in self._runs
+                ],
+            }
+
+    def restore(self, saved: dict[str, Any]) -> None:
+        """Replace bots, runs, accounts and configs with `saved()`'s output. Bots come back
+        warmed up (their Hummingbot reconnected while nobody watched)."""
+        with self._lock:
+            now = self.clock()
+            self._accounts = list(saved["accounts"])
+            self._configs = json.loads(json.dumps(saved["configs"]))
+            self._next_run_id = int(saved["next_run_id"])
+            self._bots = {}
+            for raw in saved["bots"]:
+                bot = SimBot(
+                    name=raw["name"], account=raw["account"], kind=raw["kind"],
+                    controllers=list(raw["controllers"]), script=raw["script"],
+                    image=raw["image"], container_id=raw["container_id"],
+                    started_at=now - float(raw["age_seconds"]), warmup_until=now,
+                    perf_seed=int(raw["perf_seed"]), live_configs=raw["live_configs"],
+                    trading=bool(raw["trading"]), container_status=raw["container_status"],
+                    source=raw.get("source", "docker"), appears_at=now,
+                    heard_until=None if raw.get("heard_for") is None
+                    else now + float(raw["heard_for"]),
+                    runs_script=bool(raw.get("runs_script", True)), announced=True,
+                )
+                bot.error_logs.extend(raw["error_logs"])
+                bot.general_logs.extend(raw["general_logs"])
+                self._bots[bot.name] = bot
+            self._runs = [
+                BotRunRecord(
+                    id=raw["id"], bot_name=raw["bot_name"],
+                    deployed_at=datetime.fromisoformat(raw["deployed_at"]),
+                    strategy_type=raw["strategy_type"], strategy_name=raw["strategy_name"],
+                    config_name=raw["config_name"], account_name=raw["account_name"],
+                    image_version=raw["image_version"],
+                    deployment_config=raw["deployment_config"],
+                    stopped_at=datetime.fromisoformat(raw["stopped_at"])
+                    if raw["stopped_at"] else None,
+                    deployment_status=raw["deployment_status"], run_status=raw["run_status"],
+                    final_status=raw["final_status"], error_message=raw["error_message"],
+                )
+                for raw in saved["runs"]
+            ]
+
     def snapshot(self) -> dict[str, Any]:
         """Everything a person debugging a test wants to see (GET /_simulator/)."""
         with self._lock:
