@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from .models import Bot
+from .registry import quote_currency
 from .status import BotRow
 
 STORED_COLUMNS = (
@@ -34,5 +35,10 @@ def row_to_dict(row: BotRow) -> dict[str, Any]:
         **bot_to_dict(row.bot),
         "display_status": row.display_status,
         "status_is_stale": row.stale,
+        "needs_attention": row.needs_attention,
+        "error_log": row.error_log,
+        "pnl_quote": row.bot.pnl_quote,
+        "volume_quote": row.bot.volume_quote,
+        "quote_currency": quote_currency(row.bot.pair),
         "live": row.live.raw if row.live is not None else None,
     }
