@@ -253,7 +253,9 @@ def test_a_dead_bot_keeps_its_last_status_for_30s_then_reads_missing_last_heard(
     assert ">Running</span>" in badge_of(admin.get("/bots").get_data(as_text=True), "pmm-btc")
     simulator.advance(30)
     shown = badge_of(admin.get("/bots").get_data(as_text=True), "pmm-btc")
-    assert "Missing (needs attention)" in shown
+    # Its container exited (Hummingbot lists it among exited containers): Crashed, not
+    # Missing (issue 11), with when it was last heard.
+    assert "Crashed (container exited)" in shown
     assert re.search(r"last heard \d+ (s|min) ago", shown), shown
 
 

@@ -6,8 +6,8 @@ PostgreSQL; `needs_attention` marks the badges (and error-log marks) that need a
 `live_state`, `pnl_quote`, `volume_quote` and `error_log` are what the last snapshot said;
 `start_requested_at` is a Start still waiting for the bot's first report.
 
-`name_key` orders names naturally (bot-2 before bot-10): every digit run zero-padded to 20
-digits by an IMMUTABLE SQL function, as a stored generated column, so it needs no ICU
+`name_key` orders names naturally (bot-2 before bot-10): every digit run prefixed with its
+length by an IMMUTABLE SQL function, as a stored generated column, so it needs no ICU
 collation (the embedded PostgreSQL has none) and rows inserted by any statement get it.
 
 The list indexes move from `name` and `status` to `name_key` and `display_status`. A fill
@@ -29,11 +29,15 @@ depends_on = None
 
 LIVE = sa.text("archived_at IS NULL")
 
+# Each digit run becomes its length (one character, '0' + length) and its digits without
+# leading zeros: 'bot-2' -> 'bot-12', 'bot-10' -> 'bot-210', so shorter numbers sort first
+# whatever their length, and the key stays about as short as the name.
 NATURAL_SORT_KEY = """
 CREATE FUNCTION natural_sort_key(value text) RETURNS text
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
     SELECT coalesce(string_agg(
-        CASE WHEN m.part[1] ~ '^[0-9]' THEN lpad(m.part[1], greatest(length(m.part[1]), 20), '0')
+        CASE WHEN m.part[1] ~ '^[0-9]'
+             THEN chr(48 + length(ltrim(m.part[1], '0'))) || ltrim(m.part[1], '0')
              ELSE m.part[1] END, '' ORDER BY m.n), '')
     FROM regexp_matches(lower(value), '[0-9]+|[^0-9]+', 'g') WITH ORDINALITY AS m(part, n)
 $$
