@@ -55,12 +55,13 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.cli.add_command(users_cli)
     app.cli.add_command(bots_cli)
 
-    from . import gateway, observability, web
+    from . import formatting, gateway, observability, web
 
     observability.init_app(app)
     gateway.init_app(app)
     web.init_app(app)
     batch_executor.init_app(app)
+    formatting.init_app(app)
     return app
 
 

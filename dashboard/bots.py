@@ -13,8 +13,9 @@ from .access import admin_only, get_bot_or_404, is_htmx
 from .disclosure import viewer_redaction
 from .edit_merge import base_values, merge_edit, saved_values
 from .gateway import hummingbot
-from .models import BOT_STATUSES, db
+from .models import db
 from .registry import (
+    NEEDS_ATTENTION,
     BotFilters,
     ConflictError,
     StateError,
@@ -24,11 +25,12 @@ from .registry import (
     filtered_bots,
     known_accounts,
     last_edit,
+    list_summary,
     restore_bot,
     update_bot,
 )
 from .rows_cache import bots_generation
-from .status import merge_rows
+from .status import BADGES, merge_rows
 from .validation import BOT_FIELDS, ValidationError
 
 bp = Blueprint("bots", __name__)
@@ -78,15 +80,18 @@ def index():
     generation = bots_generation()
     scope = (current_user.role, current_user.account_identifier)
     key = (*scope, tuple(sorted(request.args.items(multi=True))), snapshot.fetched_at,
-           snapshot.error_kind, generation)
+           snapshot.error_kind, snapshot.overdue, generation)
 
     def render_rows() -> str:
+        summary = list_summary(filters)
         page = db.paginate(filtered_bots(filters), page=_page_number(),
                            per_page=current_app.config["PAGE_SIZE"], error_out=False,
-                           count=True)
+                           count=False)
+        page.total = summary.matching  # counted with the totals, in the same statement
         return Markup(render_template(  # noqa: S704 - Jinja output, escaped already
             "bots/_rows.html", page=page, rows=merge_rows(page.items, snapshot),
-            snapshot=snapshot, as_of=snapshot.fetched_at))
+            snapshot=snapshot, as_of=snapshot.fetched_at, filters=filters, summary=summary,
+            badges=BADGES, attention=NEEDS_ATTENTION))
 
     cache = current_app.extensions["rows_cache"]
     rows_html = cache.get_or_render(key, render_rows)
@@ -96,7 +101,7 @@ def index():
         ("filters", *scope, filters, generation),
         lambda: Markup(render_template(  # noqa: S704 - Jinja output, escaped already
             "bots/_filters.html", accounts=known_accounts(), filters=filters,
-            statuses=BOT_STATUSES)))
+            badges=BADGES, attention=NEEDS_ATTENTION)))
     return render_template("bots/index.html", rows_html=rows_html, filters_html=filters_html,
                            filters=filters, poll_seconds=current_app.config["STATUS_POLL_SECONDS"])
 

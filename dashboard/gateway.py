@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from datetime import timedelta
 
 from flask import Flask, current_app
 from sqlalchemy import text
@@ -25,11 +26,25 @@ from .hummingbot import (
     client_from_settings,
 )
 from .models import db
-from .status import LiveSnapshot, StatusFeed, live_word
+from .status import (
+    ATTENTION,
+    BADGE_RULES_JSON,
+    CONTROLLER_STRATEGIES,
+    REPORTING,
+    TRADING,
+    LiveSnapshot,
+    StatusFeed,
+    latest_error,
+    live_word,
+)
 
 log = logging.getLogger(__name__)
 
 LAST_SEEN_REFRESH_SECONDS = 60  # rewrite an unchanged last-seen status at most this often
+# A snapshot saying what the last one recorded by this process said is recorded again only
+# after this long: writes between snapshots keep their own badge (models.py), so only the
+# clock can change a badge then (a transition becoming "stuck").
+RECORD_AGAIN_SECONDS = 10
 
 
 CATALOG_SECONDS = 60.0  # accounts and connectors change rarely; adding an account refreshes
@@ -75,7 +90,10 @@ class Hummingbot:
             client_from_settings(app.config, breaker=self.breaker) if self.configured else None
         )
         self.feed = StatusFeed(self._fetch_status, app.config["STATUS_CACHE_SECONDS"],
-                               on_fresh=record_last_seen)
+                               fetch_exited=self._fetch_exited, on_fresh=self._record,
+                               stuck_after=app.config["DEPLOY_GRACE_SECONDS"])
+        self._recorded: tuple[str, float] | None = None  # (facts, when) recorded last
+        self._record_lock = threading.Lock()
         self.catalog = Catalog({"accounts": lambda: self.require_client().accounts(),
                                 "connectors": lambda: self.require_client().connectors()})
 
@@ -88,6 +106,19 @@ class Hummingbot:
     def _fetch_status(self) -> dict[str, LiveBot]:
         return self.require_client().status()
 
+    def _fetch_exited(self) -> list[str]:
+        return [container.name for container in self.require_client().exited_containers()]
+
+    def _record(self, snapshot: LiveSnapshot) -> None:
+        facts = json.dumps(_live_facts(snapshot), sort_keys=True)
+        now = time.monotonic()
+        with self._record_lock:
+            last = self._recorded
+            if last is not None and last[0] == facts and now - last[1] < RECORD_AGAIN_SECONDS:
+                return
+            self._recorded = (facts, now)
+        record_last_seen(snapshot, facts)
+
 
 def hummingbot() -> Hummingbot:
     return current_app.extensions["hummingbot"]
@@ -96,47 +127,109 @@ def hummingbot() -> Hummingbot:
 # Three equality joins (instance name; plain name or `hummingbot-<name>` for bots from before
 # instance names were stored) instead of one OR-join: PostgreSQL hash-joins each, where the OR
 # forced a nested loop of every bot against every live bot (2 s at 10,000 x 2,000).
-# `updated_at` and `version` are untouched: seeing a status is not an edit of the definition.
-# The first report after a deploy is always written (it ends "Deploying").
-RECORD_LAST_SEEN = text("""
+# Then every bot's badge from status.py's badge_rule, tabulated (:rules), with the facts this
+# snapshot gives: seen live, crashed (an exited container), absent, or not listed yet since
+# its deploy ("awaiting"). Only rows whose badge or facts changed are written; `updated_at`
+# and `version` are untouched: seeing a status is not an edit of the definition. `script`,
+# `awaiting` and `overdue` state status.py's is_script_bot, awaiting_first_report and
+# is_overdue in SQL. The first report after a deploy is always written (it ends "Deploying"),
+# stamped with the time Hummingbot answered.
+RECORD_STATUS = text("""
     WITH live AS (
-        SELECT * FROM jsonb_to_recordset(CAST(:live AS jsonb)) AS l(live_name text, word text)
+        SELECT * FROM jsonb_to_recordset(CAST(:live AS jsonb)) AS l(
+            live_name text, word text, pnl float8, volume float8, error_log text, live bool)
+    ), found AS (
+        SELECT b.id, l.* FROM bots b JOIN live l ON b.instance_name = l.live_name
+        UNION ALL
+        SELECT b.id, l.* FROM bots b JOIN live l ON b.name = l.live_name
+        WHERE b.instance_name IS NULL
+        UNION ALL
+        SELECT b.id, l.* FROM bots b JOIN live l ON 'hummingbot-' || b.name = l.live_name
+        WHERE b.instance_name IS NULL
     ), matched AS (
-        SELECT b.id, l.word FROM bots b JOIN live l ON b.instance_name = l.live_name
-        UNION ALL
-        SELECT b.id, l.word FROM bots b JOIN live l ON b.name = l.live_name
-        WHERE b.instance_name IS NULL
-        UNION ALL
-        SELECT b.id, l.word FROM bots b JOIN live l ON 'hummingbot-' || b.name = l.live_name
-        WHERE b.instance_name IS NULL
+        SELECT DISTINCT ON (id) * FROM found ORDER BY id, live DESC
+    ), facts AS (
+        SELECT b.id, f.*, r.badge,
+               r.badge = ANY(:attention)
+                   OR (f.error_log IS NOT NULL AND r.badge = ANY(:reporting)) AS attention,
+               f.is_live AND b.archived_at IS NULL
+                   AND (b.last_seen_status IS DISTINCT FROM f.seen OR b.last_seen_at IS NULL
+                        OR b.last_seen_at < b.deploy_requested_at
+                        OR b.last_seen_at < :seen_since) AS touch_seen,
+               b.display_status AS was_badge, b.needs_attention AS was_attention,
+               b.live_state AS was_seen, b.pnl_quote AS was_pnl,
+               b.volume_quote AS was_volume, b.error_log AS was_error_log,
+               b.start_requested_at IS NOT NULL AS starting
+        FROM bots b LEFT JOIN matched m ON m.id = b.id
+        CROSS JOIN LATERAL (SELECT
+            coalesce(m.live, false) AS is_live,
+            coalesce(m.word, CASE
+                WHEN b.deploy_requested_at IS NOT NULL
+                     AND b.last_seen_status IS DISTINCT FROM 'absent'
+                     AND NOT coalesce(b.last_seen_at >= b.deploy_requested_at, false)
+                THEN 'awaiting' ELSE 'absent' END) AS seen,
+            CASE WHEN m.live THEN m.pnl ELSE b.pnl_quote END AS pnl,
+            CASE WHEN m.live THEN m.volume ELSE b.volume_quote END AS volume,
+            CASE WHEN m.live THEN m.error_log ELSE b.error_log END AS error_log) f
+        CROSS JOIN LATERAL (SELECT CAST(:rules AS jsonb) ->> concat_ws('|',
+            coalesce(b.status, 'stopped'), (b.archived_at IS NOT NULL)::int,
+            (coalesce(nullif(b.deploy_settings ->> 'mode', ''),
+                      CASE WHEN b.strategy = ANY(:controller_strategies)
+                           THEN 'controllers' ELSE 'script' END) = 'script')::int,
+            (b.instance_name IS NOT NULL)::int, f.seen,
+            (CASE WHEN b.status IN ('deploying', 'stopping')
+                  THEN coalesce(b.updated_at < :stuck_since, false)
+                  ELSE coalesce(b.start_requested_at < :stuck_since, false) END)::int,
+            (b.start_requested_at IS NOT NULL)::int) AS badge) r
+    ), changed AS (
+        SELECT * FROM facts
+        WHERE touch_seen OR was_badge IS DISTINCT FROM badge
+           OR was_attention IS DISTINCT FROM attention OR was_seen IS DISTINCT FROM seen
+           OR was_pnl IS DISTINCT FROM pnl OR was_volume IS DISTINCT FROM volume
+           OR was_error_log IS DISTINCT FROM error_log
+           OR (starting AND badge = ANY(:trading))
     )
-    UPDATE bots SET last_seen_status = matched.word, last_seen_at = CAST(:seen_at AS timestamp)
-    FROM matched
-    WHERE bots.id = matched.id AND bots.archived_at IS NULL
-      AND (bots.last_seen_status IS DISTINCT FROM matched.word OR bots.last_seen_at IS NULL
-           OR bots.last_seen_at < bots.deploy_requested_at
-           OR bots.last_seen_at < CAST(:seen_at AS timestamp) - make_interval(secs => :refresh))
+    UPDATE bots SET
+        display_status = c.badge, needs_attention = c.attention, live_state = c.seen,
+        pnl_quote = c.pnl, volume_quote = c.volume, error_log = c.error_log,
+        start_requested_at = CASE WHEN c.badge = ANY(:trading) THEN NULL
+                                  ELSE bots.start_requested_at END,
+        last_seen_status = CASE WHEN c.touch_seen THEN c.seen ELSE bots.last_seen_status END,
+        last_seen_at = CASE WHEN c.touch_seen THEN :now ELSE bots.last_seen_at END
+    FROM changed c
+    WHERE bots.id = c.id
 """)
 
 
-def record_last_seen(snapshot: LiveSnapshot) -> None:
-    """Store what each live bot was doing, so pages can say so while Hummingbot is down.
+def _live_facts(snapshot: LiveSnapshot) -> list[dict]:
+    facts = [{"live_name": name, "word": live_word(bot), "pnl": bot.total_global_pnl_quote,
+              "volume": bot.total_volume_quote, "error_log": latest_error(bot), "live": True}
+             for name, bot in snapshot.bots.items()]
+    facts += [{"live_name": name, "word": "crashed", "live": False}
+              for name in sorted(snapshot.exited or ()) if name not in snapshot.bots]
+    return facts
 
-    One UPDATE for the whole snapshot, skipping rows whose status is unchanged and recent.
-    """
-    if not snapshot.bots:
+
+def record_last_seen(snapshot: LiveSnapshot, facts: str | None = None) -> None:
+    """Store what the snapshot says of every bot: its badge (`display_status`), what each
+    live bot was doing (so pages can say so while Hummingbot is down), its PnL, volume and
+    latest error line. One UPDATE for the whole fleet, writing only the rows that changed."""
+    if not snapshot.reachable:
         return
-    live = [{"live_name": name, "word": live_word(bot)} for name, bot in snapshot.bots.items()]
+    now = snapshot.fetched_at
     try:
-        # Stamped with the time Hummingbot answered: "Deploying" ends at the first report
-        # after the deploy, and "last heard" is when it was heard.
-        db.session.execute(RECORD_LAST_SEEN, {"live": json.dumps(live),
-                                              "seen_at": snapshot.fetched_at,
-                                              "refresh": LAST_SEEN_REFRESH_SECONDS})
+        db.session.execute(RECORD_STATUS, {
+            "live": facts or json.dumps(_live_facts(snapshot)), "rules": BADGE_RULES_JSON,
+            "controller_strategies": list(CONTROLLER_STRATEGIES),
+            "attention": list(ATTENTION), "reporting": list(REPORTING),
+            "trading": list(TRADING), "now": now,
+            "stuck_since": now - timedelta(seconds=snapshot.stuck_after),
+            "seen_since": now - timedelta(seconds=LAST_SEEN_REFRESH_SECONDS),
+        })
         db.session.commit()
     except SQLAlchemyError:
         db.session.rollback()
-        log.warning("could not record last-seen statuses", exc_info=True)
+        log.warning("could not record the status snapshot", exc_info=True)
 
 
 def start_periodic_reconcile(app: Flask) -> None:

@@ -22,6 +22,7 @@ Only idempotent reads (GET) are retried, and only on Unreachable/Timeout.
 from __future__ import annotations
 
 import json
+import math
 import re
 import threading
 import time
@@ -171,15 +172,15 @@ class CircuitBreaker:
 
 # ---------------------------------------------------------------------------------- results
 def _number(value: Any) -> float | None:
+    """A finite number, or None: NaN and infinity are no amount (and no JSON either)."""
     if isinstance(value, bool) or value is None:
         return None
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
+    if isinstance(value, int | float | str):
         try:
-            return float(value)
-        except ValueError:
+            number = float(value)
+        except (ValueError, OverflowError):
             return None
+        return number if math.isfinite(number) else None
     return None
 
 
@@ -308,6 +309,12 @@ class LiveBot:
     @property
     def total_global_pnl_quote(self) -> float | None:
         values = [c.global_pnl_quote for c in self.controllers.values()]
+        known = [v for v in values if v is not None]
+        return sum(known) if known else None
+
+    @property
+    def total_volume_quote(self) -> float | None:
+        values = [c.volume_traded for c in self.controllers.values()]
         known = [v for v in values if v is not None]
         return sum(known) if known else None
 

@@ -36,8 +36,10 @@ from .status import (
     awaiting_first_report,
     heard_since_deploy,
     live_names_for,
+    live_word,
     match_live,
     orphans,
+    seen_in,
 )
 
 log = logging.getLogger(__name__)
@@ -266,6 +268,7 @@ def deploy(bot_id: str, settings: DeploySettings, actor: str) -> Bot:
                               "instance_name": result.instance_name})
     elif result is not None:
         bot.status = "running"
+        forget_last_report(bot)  # a new instance: nothing reported by it yet
         record_event(bot, "deployed", actor, from_status="deploying", to_status="running",
                      details={"request_id": request_id, "instance_name": result.instance_name,
                               "message": result.message})
@@ -309,6 +312,11 @@ def deploy_outcome(bot: Bot, verb: str = "Deploy") -> tuple[str, str]:
 
 
 # ---------------------------------------------------------------------------- start / stop
+def forget_last_report(bot: Bot) -> None:
+    """What Hummingbot said of an earlier instance says nothing of this one."""
+    bot.live_state = bot.error_log = bot.pnl_quote = bot.volume_quote = None
+
+
 def _live_instance(bot: Bot) -> str:
     if not bot.instance_name:
         raise LifecycleError(f"{bot.name} has not been deployed yet; deploy it first.")
@@ -329,6 +337,7 @@ def start(bot_id: str, actor: str) -> Bot:
     before = bot.status
     bot.status = "running"
     bot.last_error = None
+    bot.start_requested_at = utcnow()  # "Starting…" until the bot's first report
     record_event(bot, "started", actor, from_status=before, to_status="running",
                  details={"instance_name": name})
     db.session.commit()
@@ -617,6 +626,8 @@ def _reconcile_one(bot: Bot, snapshot: LiveSnapshot, now, grace, actor: str,
         live = _deployed_as(bot, snapshot)
         if live is not None:
             bot.status, bot.instance_name, bot.last_error = "running", live.name, None
+            forget_last_report(bot)
+            bot.live_state = live_word(live)
             record_event(bot, "deploy_settled", actor, from_status="deploying",
                          to_status="running", details={"instance_name": live.name})
             report.settled.append(bot.id)
@@ -647,6 +658,7 @@ def _reconcile_one(bot: Bot, snapshot: LiveSnapshot, now, grace, actor: str,
                 "says ARCHIVED.")
             # What was seen last is that it is gone, not the status it had before.
             bot.last_seen_status, bot.last_seen_at = "absent", now
+            bot.live_state = "absent"
             record_event(bot, "stop_settled", actor, from_status="stopping",
                          to_status="stopped", details={"archive_confirmed": confirmed})
             # Asked to archive the definition too: Hummingbot has let the bot go.
@@ -657,6 +669,7 @@ def _reconcile_one(bot: Bot, snapshot: LiveSnapshot, now, grace, actor: str,
     elif bot.status == "running":
         # Recorded once; the badge says Missing. `last_seen_at` keeps when it was last heard.
         bot.last_seen_status = "absent"
+        bot.live_state = "crashed" if seen_in(bot, snapshot) == "crashed" else "absent"
         record_event(bot, "went_missing", actor, from_status="running", to_status="running",
                      details={"looked_for": live_names_for(bot),
                               "reported_since_deploy": heard_since_deploy(bot)})

@@ -10,7 +10,9 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Computed,
     DateTime,
+    Double,
     ForeignKey,
     Index,
     Integer,
@@ -18,6 +20,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
     func,
     text,
 )
@@ -86,17 +89,38 @@ class Bot(db.Model):
     deploy_settings: Mapped[dict[str, Any]] = mapped_column(
         JSONB, nullable=False, server_default=text("'{}'::jsonb")
     )
+    # The merged status, queryable (status.py's badge_rule; written when a status snapshot
+    # is recorded, gateway.py, and on every write of the row, below), and the facts it was
+    # computed from that Hummingbot gave: what the last snapshot said about the bot (a live
+    # word, "crashed", "absent"), its PnL and volume in the pair's quote currency, and the
+    # latest error log line. `start_requested_at`: a Start was sent and no report came yet.
+    display_status: Mapped[str] = mapped_column(String, nullable=False,
+                                                server_default=text("'stopped'"))
+    needs_attention: Mapped[bool] = mapped_column(Boolean, nullable=False,
+                                                  server_default=text("false"))
+    live_state: Mapped[str | None] = mapped_column(String)
+    pnl_quote: Mapped[float | None] = mapped_column(Double)
+    volume_quote: Mapped[float | None] = mapped_column(Double)
+    error_log: Mapped[str | None] = mapped_column(Text)
+    start_requested_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # Natural order of names (bot-2 before bot-10): digit runs zero-padded by a SQL function
+    # (migration 0007), so rows written by any statement get it.
+    name_key: Mapped[str | None] = mapped_column(
+        Text(collation="C"), Computed("natural_sort_key(name)", persisted=True))
 
     __table_args__ = (
         Index("idx_bots_account", "account_identifier"),
         Index("idx_bots_status", "status"),
         # The list pages: live definitions in each sort order, with the filters in front, so
         # a page at any offset is an index walk, not a sort of every bot.
-        Index("ix_bots_live_name", "name", "id", postgresql_where=text("archived_at IS NULL")),
-        Index("ix_bots_live_account_name", "account_identifier", "name", "id",
+        Index("ix_bots_live_name_key", "name_key", "id",
               postgresql_where=text("archived_at IS NULL")),
-        Index("ix_bots_live_status_name", "status", "name", "id",
+        Index("ix_bots_live_account_name_key", "account_identifier", "name_key", "id",
               postgresql_where=text("archived_at IS NULL")),
+        Index("ix_bots_live_display_name_key", "display_status", "name_key", "id",
+              postgresql_where=text("archived_at IS NULL")),
+        Index("ix_bots_attention_name_key", "name_key", "id",
+              postgresql_where=text("needs_attention")),
         CheckConstraint(
             "status IN (" + ", ".join(f"'{s}'" for s in BOT_STATUSES) + ")", name="status"
         ),
@@ -113,6 +137,25 @@ class Bot(db.Model):
 
     def __repr__(self) -> str:
         return f"<Bot {self.id} {self.account_identifier} {self.status}>"
+
+
+@event.listens_for(Bot, "before_insert")
+@event.listens_for(Bot, "before_update")
+def _keep_display_status(mapper, connection, bot: Bot) -> None:
+    """Every write of a definition (lifecycle, edits, archive, import) stores its badge from
+    the same rule the pages use, with what the last snapshot said about it."""
+    from flask import current_app, has_app_context
+
+    from .registry import utcnow
+    from .status import DEFAULT_STUCK_AFTER, badge_for, last_seen
+    from .status import needs_attention as attention
+
+    if bot.status != "running" or bot.archived_at is not None:
+        bot.start_requested_at = None  # a Start is only awaited while the bot should run
+    stuck_after = current_app.config.get("DEPLOY_GRACE_SECONDS", DEFAULT_STUCK_AFTER) \
+        if has_app_context() else DEFAULT_STUCK_AFTER
+    bot.display_status = badge_for(bot, last_seen(bot), utcnow(), stuck_after, writing=True)
+    bot.needs_attention = attention(bot.display_status, bot.error_log)
 
 
 class BotEvent(db.Model):

@@ -12,7 +12,8 @@ from typing import Any
 from flask import Blueprint, jsonify
 
 from .models import BOT_STATUSES
-from .registry import SORTS
+from .registry import NEEDS_ATTENTION, SORTS
+from .status import BADGES
 from .validation import MAX_ID_LENGTH
 
 bp = Blueprint("openapi", __name__)
@@ -51,8 +52,18 @@ BOT = {
         "last_error": NULLABLE_STRING,
         "last_seen_status": NULLABLE_STRING,
         "last_seen_at": NULLABLE_TIME,
-        "display_status": {"type": "string"},
+        "display_status": {"type": "string", "enum": list(BADGES),
+                           "description": "The badge the pages show (the merged status)."},
         "status_is_stale": {"type": "boolean"},
+        "needs_attention": {"type": "boolean", "description": "Missing, crashed, deploy failed, "
+                            "error, stuck, archived but still running, or an error line in "
+                            "the latest report of a bot Hummingbot reports."},
+        "error_log": {**NULLABLE_STRING, "description": "The latest error log line (untrusted "
+                                                       "text from Hummingbot)."},
+        "pnl_quote": {"type": ["number", "null"], "description": "Global PnL, quote currency."},
+        "volume_quote": {"type": ["number", "null"],
+                         "description": "Volume traded, quote currency."},
+        "quote_currency": {"type": "string", "description": "The pair's quote (ETH-USDT: USDT)."},
         "live": {"type": ["object", "null"], "description": "What Hummingbot reports, as is."},
     },
 }
@@ -145,11 +156,18 @@ def document() -> dict[str, Any]:
                 "parameters": [
                     _query("account", "Admins only: one account (ignored for clients).",
                            maxLength=256),
-                    _query("status", "One stored status; anything else means any.",
-                           enum=list(BOT_STATUSES)),
+                    _query("status", "One merged status (the badge: display_status), or "
+                                     "needs_attention (archived bots that still run "
+                                     "included); anything else means any.",
+                           enum=[*BADGES, NEEDS_ATTENTION]),
                     _query("q", "Part of a name or id (first 64 characters are used).",
                            maxLength=256),
-                    _query("sort", "Order of the list.", enum=sorted(SORTS)),
+                    _query("sort", "Order of the list; a leading '-' reverses it. Names "
+                                   "sort naturally (bot-2 before bot-10); bots without "
+                                   "PnL, volume or a last-seen time come last.",
+                           enum=list(SORTS)),
+                    _query("attention", "first: bots needing attention first, then the sort.",
+                           enum=["first"]),
                     _query("archived", "1 to include archived bots (admins).", enum=["0", "1"]),
                     _query("page", "Page number, from 1.", pattern="^[0-9]{1,6}$"),
                     _query("per_page", "Bots per page: default 100, at most 500.",

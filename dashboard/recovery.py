@@ -469,7 +469,11 @@ class Overview:
         return {name: rows[bot_id] for bot_id, (name, _) in self.relinks.items()}
 
     @property
-    def attention(self) -> int:
+    def attention(self) -> int | None:
+        """None while Hummingbot cannot be asked: orphans and missing bots are unknown then,
+        and an unknown count is never shown as a number."""
+        if not self.snapshot.reachable:
+            return None
         return (len(self.orphans) + len(self.missing) + len(self.back) + len(self.stuck)
                 + len(self.archived_running))
 
@@ -503,7 +507,7 @@ def overview(*, prefill: int = PREFILL_INLINE) -> Overview:
         running = db.session.scalars(select(Bot).where(
             Bot.archived_at.is_(None), Bot.status == "running").order_by(Bot.name, Bot.id))
         missing = [row for row in merge_rows(running, snapshot)
-                   if row.display_status == "missing"]
+                   if row.display_status in ("missing", "crashed")]
         unconfirmed = db.session.scalars(select(Bot).where(
             Bot.archived_at.is_(None), Bot.status == "stopped",
             Bot.last_error.startswith(ARCHIVE_UNCONFIRMED, autoescape=True),

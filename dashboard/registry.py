@@ -11,22 +11,31 @@ from typing import Any
 
 from flask import current_app
 from flask_login import current_user
-from sqlalchemy import func, or_, select, text
+from sqlalchemy import and_, func, or_, select, text, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
 from .access import visible_bots
-from .models import BOT_STATUSES, Bot, BotEvent, BotVersion, User, db
+from .models import Bot, BotEvent, BotVersion, User, db
 from .observability import log_lifecycle
 from .validation import BOT_FIELDS, ValidationError, validate_bot
 
 EDITABLE_FIELDS = tuple(field for field in BOT_FIELDS if field != "id")
-SORTS = {
-    "name": (Bot.name.asc(), Bot.id.asc()),
-    "updated": (Bot.updated_at.desc(), Bot.id.asc()),
-    "account": (Bot.account_identifier.asc(), Bot.name.asc(), Bot.id.asc()),
-    "status": (Bot.status.asc(), Bot.name.asc(), Bot.id.asc()),
+# Sort keys for `?sort=` (a leading "-" reverses): the columns, then the tie-breakers. Names
+# sort naturally by `name_key` (bot-2 before bot-10); badges by their stored value.
+SORT_COLUMNS = {
+    "name": (Bot.name_key, Bot.id),
+    "account": (Bot.account_identifier, Bot.name_key, Bot.id),
+    "status": (Bot.display_status, Bot.name_key, Bot.id),
+    "pnl": (Bot.pnl_quote, Bot.name_key, Bot.id),
+    "volume": (Bot.volume_quote, Bot.name_key, Bot.id),
+    "seen": (Bot.last_seen_at, Bot.name_key, Bot.id),
+    "updated": (Bot.updated_at, Bot.name_key, Bot.id),
 }
+SORTS = (*SORT_COLUMNS, *(f"-{key}" for key in SORT_COLUMNS))
+# Status filters beside the badges themselves (status.BADGES).
+NEEDS_ATTENTION = "needs_attention"
+ARCHIVED_BADGES = ("archived", "archived_running")
 TRANSITIONAL = ("deploying", "stopping")
 
 
@@ -91,41 +100,139 @@ def record_event(
 @dataclass(frozen=True)
 class BotFilters:
     account: str = ""
-    status: str = ""
+    status: str = ""  # a badge (display_status) or "needs_attention"
     q: str = ""
-    sort: str = "name"
+    sort: str = "name"  # a key of SORT_COLUMNS, "-" in front for descending
     archived: bool = False
+    attention_first: bool = False
 
     @classmethod
     def from_args(cls, args: Mapping[str, str]) -> BotFilters:
         """Unknown values fall back to defaults: filters go through allowlists, never into SQL."""
+        from .status import BADGES  # status.py imports this module
+
         status = args.get("status", "")
+        status = status if status in BADGES or status == NEEDS_ATTENTION else ""
         sort = args.get("sort", "name")
         return cls(
             account=args.get("account", "").strip()[:64],
-            status=status if status in BOT_STATUSES else "",
+            status=status,
             q=args.get("q", "").strip()[:64],
             sort=sort if sort in SORTS else "name",
-            archived=args.get("archived") == "1" or status == "archived",
+            archived=args.get("archived") == "1" or status in ARCHIVED_BADGES,
+            attention_first=args.get("attention") == "first",
         )
+
+    @property
+    def order(self) -> tuple:
+        descending = self.sort.startswith("-")
+        first, *ties = SORT_COLUMNS[self.sort.lstrip("-")]
+        if self.sort.lstrip("-") in ("name", "account", "status"):
+            # Every column one way: PostgreSQL walks the index either way round.
+            keys = tuple(c.desc() if descending else c.asc() for c in (first, *ties))
+        else:  # numbers and times: the unknown ones last, whichever way
+            keys = ((first.desc() if descending else first.asc()).nulls_last(),
+                    *(c.asc() for c in ties))
+        return (Bot.needs_attention.desc(), *keys) if self.attention_first else keys
 
 
 def _escape_like(term: str) -> str:
     return term.replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_")
 
 
-def filtered_bots(filters: BotFilters, user: User | None = None):
+def _scoped(filters: BotFilters, user: User | None = None):
+    """The viewer's bots narrowed by account and search: what the status chips count."""
     query = visible_bots(user)
-    if not filters.archived:
-        query = query.where(Bot.archived_at.is_(None))
     if filters.account:
         query = query.where(Bot.account_identifier == filters.account)
-    if filters.status:
-        query = query.where(Bot.status == filters.status)
     if filters.q:
         pattern = f"%{_escape_like(filters.q)}%"
         query = query.where(or_(Bot.name.ilike(pattern), Bot.id.ilike(pattern)))
-    return query.order_by(*SORTS[filters.sort])
+    return query
+
+
+def _status_condition(filters: BotFilters):
+    """The status filter as one SQL condition (None: every bot), shared by the list and its
+    totals."""
+    if filters.status == NEEDS_ATTENTION:
+        # Archived definitions whose bot still runs need attention too: not hidden as archived.
+        return Bot.needs_attention  # bare, as in the partial index's predicate
+    conditions = []
+    if not filters.archived:
+        conditions.append(Bot.archived_at.is_(None))
+    if filters.status:
+        conditions.append(Bot.display_status == filters.status)
+    return and_(*conditions) if conditions else None
+
+
+def filtered_bots(filters: BotFilters, user: User | None = None):
+    query = _scoped(filters, user)
+    condition = _status_condition(filters)
+    if condition is not None:
+        query = query.where(condition)
+    return query.order_by(*filters.order)
+
+
+@dataclass(frozen=True)
+class Total:
+    quote: str  # the pairs' quote currency: amounts in different ones are never added
+    pnl: float | None
+    volume: float | None
+    bots: int
+
+
+@dataclass(frozen=True)
+class ListSummary:
+    """Above and below the list: how many bots show each badge (archived ones only while
+    they still run) and need attention, for the chips, which ignore the status filter; and
+    for the filtered set, on every page, its size and PnL and volume per quote currency."""
+
+    by_status: dict[str, int]
+    attention: int
+    matching: int
+    totals: list[Total]
+
+    @property
+    def total(self) -> int:
+        return sum(n for status, n in self.by_status.items() if status != "archived_running")
+
+
+def _add(a: float | None, b: float | None) -> float | None:
+    return b if a is None else a if b is None else a + b
+
+
+def quote_currency(pair: str | None) -> str:
+    """ETH-USDT -> USDT: Hummingbot's PnL and volume are in the pair's quote currency."""
+    parts = (pair or "").split("-")
+    return parts[1] if len(parts) > 1 else ""
+
+
+def list_summary(filters: BotFilters, user: User | None = None) -> ListSummary:
+    """One statement: every figure is a FILTERed aggregate over the viewer's scope, grouped by
+    badge and quote currency (split_part states quote_currency's rule in SQL)."""
+    chip = or_(Bot.archived_at.is_(None), Bot.display_status == "archived_running")
+    selected = _status_condition(filters)
+    selected = selected if selected is not None else true()
+    quote = func.split_part(Bot.pair, "-", 2)
+    query = _scoped(filters, user).with_only_columns(
+        Bot.display_status, quote,
+        func.count().filter(chip), func.count().filter(and_(chip, Bot.needs_attention)),
+        func.count().filter(selected), func.sum(Bot.pnl_quote).filter(selected),
+        func.sum(Bot.volume_quote).filter(selected),
+    ).group_by(Bot.display_status, quote).order_by(None)
+    by_status: dict[str, int] = {}
+    sums: dict[str, tuple[int, float | None, float | None]] = {}
+    attention = 0
+    for status, currency, shown, needing, matching, pnl, volume in db.session.execute(query):
+        if shown:
+            by_status[status] = by_status.get(status, 0) + shown
+        attention += needing
+        if matching:
+            n, p, v = sums.get(currency, (0, None, None))
+            sums[currency] = (n + matching, _add(p, pnl), _add(v, volume))
+    totals = [Total(quote=q, pnl=p, volume=v, bots=n) for q, (n, p, v) in sorted(sums.items())]
+    return ListSummary(by_status=by_status, attention=attention,
+                       matching=sum(t.bots for t in totals), totals=totals)
 
 
 # The distinct accounts by a "loose index scan" on idx_bots_account: one index probe per

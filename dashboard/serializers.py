@@ -7,6 +7,7 @@ from typing import Any
 
 from .disclosure import ClientRedaction
 from .models import Bot
+from .registry import quote_currency
 from .status import BotRow
 
 STORED_COLUMNS = (
@@ -36,6 +37,11 @@ def row_to_dict(row: BotRow, redaction: ClientRedaction | None = None) -> dict[s
         **bot_to_dict(row.bot),
         "display_status": row.display_status,
         "status_is_stale": row.stale,
+        "needs_attention": row.needs_attention,
+        "error_log": row.error_log,
+        "pnl_quote": row.bot.pnl_quote,
+        "volume_quote": row.bot.volume_quote,
+        "quote_currency": quote_currency(row.bot.pair),
         "live": row.live.raw if row.live is not None else None,
     }
     return redaction.bot_fields(row.bot, data) if redaction is not None else data

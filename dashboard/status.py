@@ -7,14 +7,18 @@ viewer and every bot, never one call per bot or per viewer.
 
 from __future__ import annotations
 
+import contextlib
+import itertools
+import json
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 
 from .hummingbot import (
     HummingbotAuthError,
+    HummingbotCircuitOpen,
     HummingbotError,
     HummingbotTimeout,
     HummingbotUnreachable,
@@ -36,12 +40,25 @@ BADGES = {
     "deploy_failed": "Deploy failed",
     "error": "Error",
     "archived": "Archived",
+    "archived_running": "Archived, still running",
+    "crashed": "Crashed (container exited)",
+    "starting": "Starting…",
+    "stuck": "Stuck (needs attention)",
     "unknown": "Unknown",
 }
+# Badges that need an operator; a row whose latest report has error log lines needs one too
+# (needs_attention below).
+ATTENTION = ("missing", "crashed", "deploy_failed", "error", "stuck", "archived_running")
+# Badges that mean the bot reported since a Start: "Starting…" ends there.
+TRADING = ("running", "idle", "running_script")
+# Badges of a bot Hummingbot reports now: only then does an error line in its latest report
+# mark it as needing attention (a stopped bot keeps its last line, shown, not counted).
+REPORTING = (*TRADING, "stopped_container_up", "starting")
 CONTROLLER_STRATEGIES = ("v2_with_controllers",)
 # How reconcile's `last_error` starts when Hummingbot accepted a stop-and-archive but no bot-run
 # was read as ARCHIVED: such a bot is flagged when Hummingbot lists it again.
 ARCHIVE_UNCONFIRMED = "The archive was not confirmed"
+DEFAULT_STUCK_AFTER = 120.0  # seconds; the app passes DEPLOY_GRACE_SECONDS
 
 
 @dataclass(frozen=True)
@@ -50,18 +67,35 @@ class LiveSnapshot:
 
     fetched_at: datetime
     bots: dict[str, LiveBot]
-    error_kind: str | None = None  # "unreachable", "auth", "protocol"; None when fine
+    error_kind: str | None = None  # "unreachable", "timeout", "auth", "protocol"; None when fine
     error: str | None = None
+    # Names of exited containers (Hummingbot's /docker/exited-containers); None: not known.
+    exited: frozenset[str] | None = None
+    # Served while a refresh has been under way for too long (Hummingbot slow): stale.
+    overdue: bool = False
+    stuck_after: float = DEFAULT_STUCK_AFTER  # a transition older than this is "stuck"
 
     @property
     def reachable(self) -> bool:
         return self.error_kind is None
 
+    @property
+    def stale(self) -> bool:
+        """Badges are the last ones recorded, greyed: no answer, or a refresh overdue."""
+        return not self.reachable or self.overdue
+
+    @property
+    def slow(self) -> bool:
+        """Hummingbot answers too slowly rather than not at all: the banner says so."""
+        return self.overdue or self.error_kind == "timeout"
+
     @classmethod
     def failed(cls, exc: HummingbotError) -> LiveSnapshot:
         if isinstance(exc, HummingbotAuthError):
             kind = "auth"
-        elif isinstance(exc, HummingbotUnreachable | HummingbotTimeout):
+        elif isinstance(exc, HummingbotTimeout):
+            kind = "timeout"
+        elif isinstance(exc, HummingbotUnreachable):
             kind = "unreachable"
         else:
             kind = "protocol"
@@ -73,7 +107,7 @@ class BotRow:
     bot: Bot
     display_status: str
     live: LiveBot | None
-    stale: bool  # Hummingbot unreachable: the badge is the last status seen, greyed
+    stale: bool  # Hummingbot unreachable or slow: the badge is the last status seen, greyed
     seen_at: datetime | None
 
     @property
@@ -92,6 +126,17 @@ class BotRow:
             return None
         return self.bot.last_seen_at
 
+    @property
+    def error_log(self) -> str | None:
+        """The latest error line of the latest report (the stored one while stale)."""
+        if self.live is not None:
+            return latest_error(self.live)
+        return self.bot.error_log
+
+    @property
+    def needs_attention(self) -> bool:
+        return needs_attention(self.display_status, self.error_log)
+
 
 def live_word(live: LiveBot) -> str:
     """What a live bot is doing, from Hummingbot's report alone (stored as last_seen_status)."""
@@ -109,25 +154,6 @@ def is_script_bot(bot: Bot) -> bool:
     if mode:
         return mode == "script"
     return bot.strategy not in CONTROLLER_STRATEGIES
-
-
-def _badge_for_live_word(bot: Bot, word: str) -> str:
-    if word in ("running", "idle", "stopping", "error"):
-        return word
-    if word == "trading_stopped":
-        return "stopped_container_up"
-    if word == "stopped_active":
-        # A plain script bot always reports "stopped"; recently_active says it is alive, but
-        # not whether it trades: after a stop sent from here (a stopped definition with an
-        # instance name), the definition knows better.
-        stopped_here = bot.status == "stopped" and bot.instance_name is not None
-        return "running_script" if is_script_bot(bot) and not stopped_here \
-            else "stopped_container_up"
-    if word == "stopped":
-        return "stopped_container_up"  # the container is up, nothing heard from it yet
-    if word == "absent":  # reconcile looked and it was not there
-        return "missing" if bot.status == "running" else "stopped"
-    return "unknown"
 
 
 def live_names_for(bot: Bot) -> list[str]:
@@ -165,32 +191,150 @@ def came_back_after_archive(bot: Bot, live: LiveBot | None) -> bool:
             and (bot.last_error or "").startswith(ARCHIVE_UNCONFIRMED))
 
 
-def display_status(bot: Bot, live: LiveBot | None, reachable: bool) -> tuple[str, bool]:
-    """(badge, stale) for one definition, per the table in DESIGN.md."""
-    if bot.archived_at is not None:
-        return "archived", False
+# ------------------------------------------------------------------------ the badge rule
+# What a definition's bot was last seen as: a live word (live_word above), "crashed" (its
+# container exited), "absent" (not listed anywhere), "awaiting" (not listed yet since its
+# deploy: awaiting_first_report), or None (never looked).
+SEEN_WORDS = ("running", "idle", "trading_stopped", "stopped_active", "stopped", "stopping",
+              "error", "unknown", "crashed", "absent", "awaiting", None)
+LIVE_SEEN = frozenset(SEEN_WORDS[:8])
+
+
+def badge_rule(status: str, archived: bool, script: bool, deployed: bool, seen: str | None,
+               overdue: bool, starting: bool) -> str:
+    """The badge (DESIGN.md's table), from a finite set of facts so that it can be tabulated
+    for PostgreSQL (BADGE_RULES_JSON): the page and the stored `display_status` agree by
+    construction. `overdue`: a deploy, stop or start has waited longer than the grace."""
+    if archived:
+        return "archived_running" if seen in LIVE_SEEN else "archived"
+    if status in ("deploying", "stopping"):
+        return "stuck" if overdue else status
+    if seen in LIVE_SEEN:
+        badge = _badge_for_live_word(status, script, deployed, seen)
+        if starting and badge == "stopped_container_up":  # Start sent, nothing reported yet
+            return "stuck" if overdue else "starting"
+        return badge
+    if seen == "crashed":
+        return "crashed" if status == "running" else "stopped"
+    if seen in ("absent", "awaiting"):
+        if status == "running":  # a new container enters /status at its next poll
+            return "deploying" if seen == "awaiting" else "missing"
+        return "deploy_failed" if status == "deploy_failed" else "stopped"
+    return status if status in ("deploy_failed", "stopped") else "unknown"
+
+
+def _badge_for_live_word(status: str, script: bool, deployed: bool, word: str) -> str:
+    if word in ("running", "idle", "stopping", "error"):
+        return word
+    if word == "stopped_active":
+        # A plain script bot always reports "stopped"; recently_active says it is alive, but
+        # not whether it trades: after a stop sent from here (a stopped definition with an
+        # instance name), the definition knows better.
+        stopped_here = status == "stopped" and deployed
+        return "running_script" if script and not stopped_here else "stopped_container_up"
+    if word in ("trading_stopped", "stopped"):
+        return "stopped_container_up"  # the container is up; not trading, or not heard yet
+    return "unknown"
+
+
+def rule_key(status: str | None, archived: bool, script: bool, deployed: bool,
+             seen: str | None, overdue: bool, starting: bool) -> str:
+    """The key of one tabulated case; RECORD_STATUS in gateway.py builds the same string."""
+    flags = (archived, script, deployed)
+    return "|".join([status or "stopped", *(str(int(f)) for f in flags), seen or "none",
+                     str(int(overdue)), str(int(starting))])
+
+
+def _tabulate() -> str:
+    from .models import BOT_STATUSES
+
+    table = {}
+    for status, archived, script, deployed, seen, overdue, starting in itertools.product(
+            BOT_STATUSES, *([(False, True)] * 3), SEEN_WORDS, *([(False, True)] * 2)):
+        table[rule_key(status, archived, script, deployed, seen, overdue, starting)] = \
+            badge_rule(status, archived, script, deployed, seen, overdue, starting)
+    return json.dumps(table, separators=(",", ":"))
+
+
+# Every case of badge_rule, for the set-based UPDATE that stores display_status.
+BADGE_RULES_JSON = _tabulate()
+
+
+def needs_attention(badge: str, error_log: str | None) -> bool:
+    """RECORD_STATUS in gateway.py states the same rule in SQL."""
+    return badge in ATTENTION or (error_log is not None and badge in REPORTING)
+
+
+def latest_error(live: LiveBot) -> str | None:
+    """The message of the latest error log line of a report, shortened; None without one."""
+    if not live.error_logs:
+        return None
+    line = max(live.error_logs, key=lambda item: item.timestamp or 0)
+    text = f"{line.level or 'ERROR'} {line.msg or ''}".strip()
+    return text[:ERROR_LOG_LENGTH]
+
+
+ERROR_LOG_LENGTH = 300
+
+
+def is_overdue(bot: Bot, now: datetime, stuck_after: float, *, writing: bool = False) -> bool:
+    """A deploy or stop (since the row last changed; `writing`: it changes now) or a start
+    waiting longer than the grace. RECORD_STATUS in gateway.py states the same rule in SQL."""
+    limit = timedelta(seconds=stuck_after)
     if bot.status in ("deploying", "stopping"):
-        return bot.status, False
-    if not reachable:
-        if bot.last_seen_status:
-            return _badge_for_live_word(bot, bot.last_seen_status), True
-        return (bot.status if bot.status in ("deploy_failed", "stopped") else "unknown"), True
+        return not writing and bot.updated_at is not None and now - bot.updated_at > limit
+    return bot.start_requested_at is not None and now - bot.start_requested_at > limit
+
+
+def badge_for(bot: Bot, seen: str | None, now: datetime,
+              stuck_after: float = DEFAULT_STUCK_AFTER, *, writing: bool = False) -> str:
+    overdue = is_overdue(bot, now, stuck_after, writing=writing)
+    return badge_rule(bot.status or "stopped", bot.archived_at is not None, is_script_bot(bot),
+                      bot.instance_name is not None, seen, overdue,
+                      bot.start_requested_at is not None)
+
+
+def seen_in(bot: Bot, snapshot: LiveSnapshot) -> str:
+    """What a reachable snapshot says about the bot: a live word, crashed or absent."""
+    live = match_live(bot, snapshot.bots)
     if live is not None:
-        return _badge_for_live_word(bot, live_word(live)), False
-    if bot.status == "running":
-        return ("deploying" if awaiting_first_report(bot) else "missing"), False
-    if bot.status == "deploy_failed":
-        return "deploy_failed", False
-    return "stopped", False
+        return live_word(live)
+    if snapshot.exited and any(name in snapshot.exited for name in live_names_for(bot)):
+        return "crashed"
+    return "awaiting" if awaiting_first_report(bot) else "absent"
+
+
+def last_seen(bot: Bot) -> str | None:
+    """What the last recorded snapshot said (the stored `live_state`), for stale pages and
+    for writes between snapshots; rows from before it was stored fall back to last_seen."""
+    seen = bot.live_state or bot.last_seen_status
+    if seen in (None, "absent", "awaiting"):
+        return "awaiting" if awaiting_first_report(bot) else seen
+    return seen
+
+
+def display_status(bot: Bot, live: LiveBot | None, reachable: bool,
+                   now: datetime | None = None) -> tuple[str, bool]:
+    """(badge, stale) for one definition, given its live report (if any)."""
+    now = now or utcnow()
+    if not reachable:
+        return badge_for(bot, last_seen(bot), now), True
+    if live is not None:
+        return badge_for(bot, live_word(live), now), False
+    return badge_for(bot, "awaiting" if awaiting_first_report(bot) else "absent", now), False
 
 
 def merge_rows(bots: Iterable[Bot], snapshot: LiveSnapshot) -> list[BotRow]:
     rows = []
+    now = snapshot.fetched_at
     for bot in bots:
-        live = match_live(bot, snapshot.bots) if snapshot.reachable else None
-        status, stale = display_status(bot, live, snapshot.reachable)
+        if snapshot.stale:  # the last recorded facts, greyed
+            status, live = badge_for(bot, last_seen(bot), now, snapshot.stuck_after), None
+        else:
+            live = match_live(bot, snapshot.bots)
+            status = badge_for(bot, seen_in(bot, snapshot), now, snapshot.stuck_after)
         seen_at = snapshot.fetched_at if live is not None else bot.last_seen_at
-        rows.append(BotRow(bot=bot, display_status=status, live=live, stale=stale,
+        rows.append(BotRow(bot=bot, display_status=status, live=live, stale=snapshot.stale,
                            seen_at=seen_at))
     return rows
 
@@ -216,17 +360,22 @@ class StatusFeed:
         fetch: Callable[[], dict[str, LiveBot]],
         ttl: float,
         *,
+        fetch_exited: Callable[[], Iterable[str]] | None = None,
         on_fresh: Callable[[LiveSnapshot], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        stuck_after: float = DEFAULT_STUCK_AFTER,
     ):
         self._fetch = fetch
+        self._fetch_exited = fetch_exited
         self.ttl = ttl
         self._on_fresh = on_fresh
         self._clock = clock
+        self.stuck_after = stuck_after
         self._state = threading.Lock()  # guards the fields below; never held while fetching
         self._flight = threading.Lock()  # held by the one caller that is fetching
         self._snapshot: LiveSnapshot | None = None
         self._taken_at = 0.0
+        self._flight_since: float | None = None  # when the fetch under way began
 
     def _current(self, max_age: float) -> LiveSnapshot | None:
         with self._state:
@@ -247,24 +396,48 @@ class StatusFeed:
             return fresh
         if not self._flight.acquire(blocking=False):
             with self._state:
-                stale = self._snapshot
+                stale, since = self._snapshot, self._flight_since
             if stale is not None and not wants_fresh:
-                return stale  # someone is fetching; show what we have meanwhile
+                # Someone is fetching; show what we have meanwhile, greyed once the fetch
+                # has taken longer than a period (Hummingbot is slow).
+                overdue = since is not None and self._clock() - since > max(self.ttl, 0.5)
+                return replace(stale, overdue=True) if overdue else stale
             self._flight.acquire()
         try:
             fresh = self._current(max_age)
             if fresh is not None:
                 return fresh  # fetched by the caller we waited for
-            try:
-                snapshot = LiveSnapshot(fetched_at=utcnow(), bots=self._fetch())
-            except HummingbotError as exc:
-                snapshot = LiveSnapshot.failed(exc)
+            with self._state:
+                self._flight_since = self._clock()
+            snapshot = self._fetch_snapshot()
             with self._state:
                 self._snapshot, self._taken_at = snapshot, self._clock()
+                self._flight_since = None
         finally:
             self._flight.release()
         if record and snapshot.reachable and self._on_fresh is not None:
             self._on_fresh(snapshot)
+        return snapshot
+
+    def _fetch_snapshot(self) -> LiveSnapshot:
+        """The status call, then (when it answered) the exited containers: a crashed bot's
+        container is listed there. Without that list, crashed bots read as missing."""
+        try:
+            snapshot = LiveSnapshot(fetched_at=utcnow(), bots=self._fetch(),
+                                    stuck_after=self.stuck_after)
+        except HummingbotError as exc:
+            failed = replace(LiveSnapshot.failed(exc), stuck_after=self.stuck_after)
+            with self._state:
+                before = self._snapshot
+            if isinstance(exc, HummingbotCircuitOpen) and before is not None \
+                    and before.error_kind == "timeout":
+                # The breaker opened because Hummingbot timed out: still slow, not gone.
+                failed = replace(failed, error_kind="timeout")
+            return failed
+        if self._fetch_exited is not None:
+            # Should it fail, the status still stands; crashed reads as missing this time.
+            with contextlib.suppress(HummingbotError):
+                snapshot = replace(snapshot, exited=frozenset(self._fetch_exited()))
         return snapshot
 
     def invalidate(self) -> None:

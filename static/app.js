@@ -44,3 +44,15 @@ document.addEventListener("DOMContentLoaded", function () {
   summary.setAttribute("tabindex", "-1");
   summary.focus();
 });
+
+// Times are printed in UTC; the title adds the viewer's local time (after every swap too).
+function addLocalTimes(root) {
+  root.querySelectorAll("time[data-local][datetime]").forEach(function (el) {
+    var when = new Date(el.getAttribute("datetime"));
+    if (isNaN(when)) return;
+    el.title = el.getAttribute("datetime").replace("T", " ").replace("Z", " UTC") +
+      "\n" + when.toLocaleString() + " (your time)";
+  });
+}
+document.addEventListener("DOMContentLoaded", function () { addLocalTimes(document); });
+document.addEventListener("htmx:afterSwap", function (event) { addLocalTimes(event.detail.target); });

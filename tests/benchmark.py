@@ -32,6 +32,8 @@ sys.path.insert(0, str(ROOT))
 from tests.servers import Browser, ServerProcess  # noqa: E402
 
 PASSWORD = "bench passphrase 1234"
+TRIAGE = "/bots?attention=first&sort=-pnl"
+TRIAGE_NAME = f"GET {TRIAGE}"
 SIM_USER, SIM_PASSWORD = "bench-sim", "bench-sim-password"
 
 
@@ -76,7 +78,8 @@ def migrate_and_seed_users(url: str) -> None:
 
 def seed_bots(url: str, count: int, accounts: int = 200, live: int = 0) -> None:
     """Replace every bot with `count` bots; the first `live` are running under an instance
-    name (with a created event each, as the app would write them)."""
+    name (with a created event each, as the app would write them), and one in 50 of the
+    others should run but does not (Missing)."""
     engine = sa.create_engine(url)
     with engine.begin() as conn:
         conn.execute(sa.text("ALTER TABLE bot_events DISABLE TRIGGER bot_events_append_only"))
@@ -91,8 +94,9 @@ def seed_bots(url: str, count: int, accounts: int = 200, live: int = 0) -> None:
                    (ARRAY['binance', 'kucoin', 'okx', 'gate_io'])[1 + n % 4],
                    (ARRAY['BTC-USDT', 'ETH-USDT', 'SOL-USDT'])[1 + n % 3],
                    jsonb_build_object('order_amount', 0.01, 'levels', n % 5),
-                   CASE WHEN n <= :live THEN 'running' ELSE 'stopped' END,
-                   CASE WHEN n <= :live THEN 'bot-' || lpad(n::text, 5, '0') || '-live' END,
+                   CASE WHEN n <= :live OR n % 50 = 0 THEN 'running' ELSE 'stopped' END,
+                   CASE WHEN n <= :live THEN 'bot-' || lpad(n::text, 5, '0') || '-live'
+                        WHEN n % 50 = 0 THEN 'bot-' || lpad(n::text, 5, '0') || '-gone' END,
                    now() - (n || ' minutes')::interval, now() - (n || ' seconds')::interval
             FROM generate_series(1, :count) AS n
         """), {"count": count, "accounts": accounts, "live": live})
@@ -105,10 +109,16 @@ def seed_bots(url: str, count: int, accounts: int = 200, live: int = 0) -> None:
 
 
 def seed_simulator(state, live: int) -> None:
+    """`live` bots, a third with controllers; one in 100 crashed (container exited), one in
+    150 with an error line in its log."""
     for n in range(1, live + 1):
-        state.seed_bot(f"bot-{n:05d}-live", account=f"account_{n % 200:03d}",
-                       controllers=["pmm_1"] if n % 3 == 0 else None,
-                       script=None if n % 3 == 0 else "simple_pmm.py", with_run=False)
+        name = state.seed_bot(f"bot-{n:05d}-live", account=f"account_{n % 200:03d}",
+                              controllers=["pmm_1"] if n % 3 == 0 else None,
+                              script=None if n % 3 == 0 else "simple_pmm.py", with_run=False)
+        if n % 100 == 0:
+            state.exit_bot(name)
+        elif n % 150 == 0:
+            state.add_log(name, "ERROR", "Order rejected: insufficient balance")
 
 
 # ------------------------------------------------------------------------------- the load
@@ -210,6 +220,25 @@ def print_table(rows: list[tuple[str, Measured]], baseline: Measured, clients: i
               f"{m.loaded.sql_per_request:>8}{m.alone.errors + m.loaded.errors:>7}")
 
 
+def render_each_time(session: requests.Session, url: str, seconds: float) -> Result:
+    """One client asking for `url` with a new dummy parameter each time: the shared rows
+    cache never answers, so every request renders (the cost after each status refresh)."""
+    latencies, sql, errors = [], [], 0
+    deadline = time.perf_counter() + seconds
+    started, n = time.perf_counter(), 0
+    while time.perf_counter() < deadline:
+        n += 1
+        began = time.perf_counter()
+        response = session.get(f"{url}&fresh={n}", timeout=30)
+        if response.status_code != 200:
+            errors += 1
+            continue
+        latencies.append(time.perf_counter() - began)
+        if "X-SQL-Statements" in response.headers:
+            sql.append(int(response.headers["X-SQL-Statements"]))
+    return Result(latencies, time.perf_counter() - started, sql, errors)
+
+
 def worker_memory_mb(server: ServerProcess) -> list[float]:
     import psutil
 
@@ -259,6 +288,10 @@ def main() -> int:
             ("GET /bots fragment (HX-Request poll)", "/bots", {"HX-Request": "true"}),
             ("GET /bots/bot-00042 (detail)", "/bots/bot-00042", None),
             ("GET /api/bots", "/api/bots", None),
+            (TRIAGE_NAME, TRIAGE, None),
+            ("GET /bots?status=needs_attention&sort=-pnl", "/bots?status=needs_attention&sort=-pnl",
+             None),
+            ("GET /api/bots?status=missing", "/api/bots?status=missing", None),
         ]
         baseline = measure(sessions, base + "/healthz", args.seconds)
         results = [(name, measure(sessions, base + path, args.seconds, headers))
@@ -267,6 +300,16 @@ def main() -> int:
               f"{args.seconds:.0f} s per route (half alone, half with {args.clients} clients); "
               "the load generator shares the machine's 2 cores")
         print_table([("GET /healthz (baseline)", baseline), *results], baseline, args.clients)
+
+        # The triage view: needs attention first, by PnL, against the trivial endpoint.
+        triage = dict(results)[TRIAGE_NAME]
+        fresh = render_each_time(sessions[0], base + TRIAGE, args.seconds / 2)
+        base_ms = baseline.alone.median_ms
+        print(f"\nTriage list ({TRIAGE}) at {args.bots} bots, 1 client: median "
+              f"{triage.alone.median_ms:.2f} ms = {triage.alone.median_ms / base_ms:.2f}x "
+              f"/healthz ({base_ms:.2f} ms; target within 2.5x); rendered anew every time "
+              f"(no shared rows): median {fresh.median_ms:.2f} ms = "
+              f"{fresh.median_ms / base_ms:.2f}x, {fresh.sql_per_request} SQL/request")
 
         # Hummingbot status calls per refresh period under 50 pollers.
         pollers = logged_in_sessions(base, 50)

@@ -47,7 +47,9 @@ def test_list_filters_by_account_and_status_and_searches_by_name(login, make_bot
 
     assert names("") == {"alpha-one", "beta-one", "alpha-two"}
     assert names("?account=client_other") == {"beta-one"}
-    assert names("?status=running") == {"alpha-two"}
+    # The merged status filters: stored "running", reported nowhere, is Missing.
+    assert names("?status=missing") == {"alpha-two"}
+    assert names("?status=running") == set()
     assert names("?q=ALPHA") == {"alpha-one", "alpha-two"}
     assert names("?q=alpha&status=stopped") == {"alpha-one"}
     assert names("?q=%25") == set()  # LIKE wildcards are literal

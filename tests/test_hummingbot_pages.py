@@ -106,7 +106,9 @@ def test_every_fault_gives_200_with_stale_rows_and_the_banner(login, make_bot, s
         html = response.get_data(as_text=True)
         # "Hummingbot is unreachable." or, for an answer it cannot use, "... or answering
         # with errors."
-        assert "Hummingbot is unreachable" in html
+        # A timeout is not an outage: the banner says Hummingbot is slow.
+        assert ("Hummingbot is unreachable" in html) == (fault != "slow")
+        assert ("Hummingbot is slow / timing out" in html) == (fault == "slow")
         assert ("answering with errors" in html) == (fault not in ("unreachable", "slow"))
         assert "rejected the dashboard" not in html
         was = badge_of(html, "was-running")
@@ -202,7 +204,10 @@ def test_detail_shows_controller_performance_and_logs(login, make_bot, simulator
                     "Latest log lines"):
         assert heading in html
     assert "<code>pmm_btc_1</code>" in html and "<code>grid_eth_1</code>" in html
-    assert re.search(r'<td class="num">-?\d+\.\d{4} <small>quote</small></td>', html)
+    # Amounts in the pair's quote currency (BTC-USDT), signed PnL, thousands separators.
+    assert re.search(r'<td class="num"><span class="amount( pos| neg)?">[+-]?[\d,]+\.\d{2,4}'
+                     r'</span> <small>USDT</small></td>', html)
+    assert "quote</small>" not in html
     assert "Order rejected: insufficient funds" in html
     assert "Controller pmm_btc_1 started" in html
     # Log times are epoch seconds: shown as UTC times.
@@ -221,7 +226,8 @@ def test_log_lines_from_hummingbot_are_escaped(login, make_bot, simulator):
         html = login.as_admin().get("/bots/pmm-btc", headers=headers).get_data(as_text=True)
         assert payload not in html
         assert "<img src=x" not in html and '<script>alert("x")' not in html
-        assert html.count("&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;") == 2
+        # Both log lists, and the latest error above them.
+        assert html.count("&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;") == 3
 
 
 def test_detail_while_unreachable_shows_the_definition_and_the_banner(login, make_bot,
@@ -247,7 +253,9 @@ def test_a_dead_bot_keeps_its_last_status_for_30s_then_reads_missing_last_heard(
     assert ">Running</span>" in badge_of(admin.get("/bots").get_data(as_text=True), "pmm-btc")
     simulator.advance(30)
     shown = badge_of(admin.get("/bots").get_data(as_text=True), "pmm-btc")
-    assert "Missing (needs attention)" in shown
+    # Its container exited (Hummingbot lists it among exited containers): Crashed, not
+    # Missing (issue 11), with when it was last heard.
+    assert "Crashed (container exited)" in shown
     assert re.search(r"last heard \d+ (s|min) ago", shown), shown
 
 

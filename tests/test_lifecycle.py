@@ -561,7 +561,7 @@ def test_a_new_bot_reads_deploying_until_hummingbot_first_lists_it(app, login, m
     sim.advance(1.0)  # the container poll lists it
     assert badge(admin, "pmm-btc") == "stopped_container_up"  # no MQTT yet
     sim.state.exit_bot(bot.instance_name)  # once heard of, its absence is news
-    assert badge(admin, "pmm-btc") == "missing"
+    assert badge(admin, "pmm-btc") == "crashed"  # its container exited: not just missing
 
 
 def test_a_new_bot_never_listed_is_missing_after_the_deploy_grace(app, login, make_bot, sim):

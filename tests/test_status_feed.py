@@ -96,13 +96,14 @@ def test_with_the_breaker_open_the_feed_sends_nothing(simulator):
     simulator.set_fault("error500", plain=True)
     simulator.set_fault("slow", seconds=5)
     client.read_timeout = 0.2
-    assert feed.snapshot().error_kind == "unreachable"  # a timeout opens the breaker
+    assert feed.snapshot().error_kind == "timeout"  # a timeout opens the breaker
     simulator.clear_faults()
     simulator.reset_counts()
 
     for _ in range(10):
         snapshot = feed.snapshot()
-        assert (snapshot.reachable, snapshot.error_kind) == (False, "unreachable")
+        # Open because of a timeout: still "timeout" (the banner says slow, not gone).
+        assert (snapshot.reachable, snapshot.error_kind) == (False, "timeout")
     assert status_calls(simulator) == 0
     clock.advance(30.0)  # half-open: one probe, which succeeds
     assert feed.snapshot().reachable

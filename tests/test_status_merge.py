@@ -201,12 +201,17 @@ def test_unreachable_never_matches_a_live_report():
 
 
 # ----------------------------------------------------------------------- archived
-@pytest.mark.parametrize("report", [None, "running"])
-def test_archived_definition_is_archived(report):
+def test_archived_definition_is_archived():
     definition = bot(status="stopped", instance_name="b-1", archived_at=NOW)
-    snapshot = snap(live("b-1", report)) if report else snap()
-    assert row_for(definition, snapshot).display_status == "archived"
+    assert row_for(definition, snap()).display_status == "archived"
     assert row_for(definition, UNREACHABLE).display_status == "archived"
+
+
+def test_archived_definition_whose_bot_still_runs_needs_attention():
+    definition = bot(status="stopped", instance_name="b-1", archived_at=NOW)
+    row = row_for(definition, snap(live("b-1", "running")))
+    assert (row.display_status, row.needs_attention) == ("archived_running", True)
+    assert row.label == "Archived, still running"
 
 
 # ------------------------------------------------------------------------ matching
