@@ -44,6 +44,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(openapi.bp)
     app.register_blueprint(recovery_views.bp)
 
+    from .history import views as history_views
+
+    app.register_blueprint(history_views.bp)
+
     from .cli import bots_cli, users_cli
 
     app.cli.add_command(users_cli)

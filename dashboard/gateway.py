@@ -75,7 +75,7 @@ class Hummingbot:
             client_from_settings(app.config, breaker=self.breaker) if self.configured else None
         )
         self.feed = StatusFeed(self._fetch_status, app.config["STATUS_CACHE_SECONDS"],
-                               on_fresh=record_last_seen)
+                               on_fresh=record_snapshot)
         self.catalog = Catalog({"accounts": lambda: self.require_client().accounts(),
                                 "connectors": lambda: self.require_client().connectors()})
 
@@ -96,27 +96,30 @@ def hummingbot() -> Hummingbot:
 # Three equality joins (instance name; plain name or `hummingbot-<name>` for bots from before
 # instance names were stored) instead of one OR-join: PostgreSQL hash-joins each, where the OR
 # forced a nested loop of every bot against every live bot (2 s at 10,000 x 2,000).
+# Follows a CTE `live` with a `live_name` column; shared with history sampling.
+MATCHED_LIVE = """
+    matched AS (
+        SELECT b.id, l.* FROM bots b JOIN live l ON b.instance_name = l.live_name
+        UNION ALL
+        SELECT b.id, l.* FROM bots b JOIN live l ON b.name = l.live_name
+        WHERE b.instance_name IS NULL
+        UNION ALL
+        SELECT b.id, l.* FROM bots b JOIN live l ON 'hummingbot-' || b.name = l.live_name
+        WHERE b.instance_name IS NULL
+    )"""
 # `updated_at` and `version` are untouched: seeing a status is not an edit of the definition.
 # The first report after a deploy is always written (it ends "Deploying").
 RECORD_LAST_SEEN = text("""
     WITH live AS (
         SELECT * FROM jsonb_to_recordset(CAST(:live AS jsonb)) AS l(live_name text, word text)
-    ), matched AS (
-        SELECT b.id, l.word FROM bots b JOIN live l ON b.instance_name = l.live_name
-        UNION ALL
-        SELECT b.id, l.word FROM bots b JOIN live l ON b.name = l.live_name
-        WHERE b.instance_name IS NULL
-        UNION ALL
-        SELECT b.id, l.word FROM bots b JOIN live l ON 'hummingbot-' || b.name = l.live_name
-        WHERE b.instance_name IS NULL
-    )
+    ), """ + MATCHED_LIVE + """
     UPDATE bots SET last_seen_status = matched.word, last_seen_at = CAST(:seen_at AS timestamp)
     FROM matched
     WHERE bots.id = matched.id AND bots.archived_at IS NULL
       AND (bots.last_seen_status IS DISTINCT FROM matched.word OR bots.last_seen_at IS NULL
            OR bots.last_seen_at < bots.deploy_requested_at
            OR bots.last_seen_at < CAST(:seen_at AS timestamp) - make_interval(secs => :refresh))
-""")
+""")  # noqa: S608 - constant SQL pieces; values are bound
 
 
 def record_last_seen(snapshot: LiveSnapshot) -> None:
@@ -137,6 +140,19 @@ def record_last_seen(snapshot: LiveSnapshot) -> None:
     except SQLAlchemyError:
         db.session.rollback()
         log.warning("could not record last-seen statuses", exc_info=True)
+
+
+def record_snapshot(snapshot: LiveSnapshot) -> None:
+    """Everything a fresh status snapshot is stored for: last-seen statuses, then (at most
+    once a sample period, fleet-wide) performance samples. No call to Hummingbot."""
+    record_last_seen(snapshot)
+    from .history.sampling import record_samples
+
+    try:
+        record_samples(snapshot)
+    except SQLAlchemyError:
+        db.session.rollback()
+        log.warning("could not record performance samples", exc_info=True)
 
 
 def start_periodic_reconcile(app: Flask) -> None:

@@ -644,6 +644,7 @@ class SimulatorState:
                 return {"success": False, "message": f"Bot {name} not found"}
             if bot.stopping_until is None and not bot.trading:
                 bot.trading = True
+                bot.started_at = self.clock()  # Hummingbot counts a new run from zero
                 bot.log("INFO", "Start command received: resuming controllers")
             return {"success": True}
 
