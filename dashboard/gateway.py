@@ -155,27 +155,40 @@ def record_snapshot(snapshot: LiveSnapshot) -> None:
         log.warning("could not record performance samples", exc_info=True)
 
 
-def start_periodic_reconcile(app: Flask) -> None:
-    """Reconcile every RECONCILE_INTERVAL_SECONDS in a daemon thread of this process.
-
-    Every process may run one; a PostgreSQL advisory lock lets only one reconcile at a time.
-    """
-    interval = app.config["RECONCILE_INTERVAL_SECONDS"]
+def _every(app: Flask, name: str, interval: float, job) -> None:
+    """Run `job()` every `interval` seconds in a daemon thread of this process (never when
+    `interval` <= 0). Every process may run one; the job takes its own advisory lock."""
     if interval <= 0:
         return
 
     def loop() -> None:
-        from .lifecycle import reconcile
-
         while True:
             try:
                 with app.app_context():
-                    reconcile(actor="reconcile")
+                    job()
             except Exception:  # keep the loop alive whatever one pass hit
-                log.exception("periodic reconcile failed")
+                log.exception("periodic %s failed", name)
             time.sleep(interval)
 
-    threading.Thread(target=loop, name="reconcile", daemon=True).start()
+    threading.Thread(target=loop, name=name, daemon=True).start()
+
+
+def start_periodic_reconcile(app: Flask) -> None:
+    """Reconcile every RECONCILE_INTERVAL_SECONDS; one process at a time (advisory lock).
+    Reconcile also records the snapshot it fetched: last-seen statuses and samples."""
+    from .lifecycle import reconcile
+
+    _every(app, "reconcile", app.config["RECONCILE_INTERVAL_SECONDS"],
+           lambda: reconcile(actor="reconcile"))
+
+
+def start_periodic_history(app: Flask) -> None:
+    """Prune (and backfill) the performance history; the job itself runs at most once per
+    HISTORY_MAINTENANCE_SECONDS fleet-wide, whichever process wakes first."""
+    from .history.retention import maintain
+
+    interval = app.config["HISTORY_MAINTENANCE_SECONDS"]
+    _every(app, "history", min(interval, 60.0), maintain)
 
 
 def init_app(app: Flask) -> None:
@@ -195,4 +208,5 @@ def init_app(app: Flask) -> None:
         with lock:
             if not started.is_set():
                 start_periodic_reconcile(app)
+                start_periodic_history(app)
                 started.set()
