@@ -13,6 +13,7 @@ from .access import admin_only, get_bot_or_404, is_htmx
 from .disclosure import viewer_redaction
 from .edit_merge import base_values, merge_edit, saved_values
 from .gateway import hummingbot
+from .history.views import bot_performance, landing_url_for, list_history
 from .models import BOT_STATUSES, db
 from .registry import (
     BotFilters,
@@ -66,7 +67,7 @@ def _page_number() -> int:
 
 @bp.route("/")
 def home():
-    return redirect(url_for("bots.index"))
+    return redirect(landing_url_for(current_user) or url_for("bots.index"))
 
 
 @bp.route("/bots")
@@ -86,7 +87,7 @@ def index():
                            count=True)
         return Markup(render_template(  # noqa: S704 - Jinja output, escaped already
             "bots/_rows.html", page=page, rows=merge_rows(page.items, snapshot),
-            snapshot=snapshot, as_of=snapshot.fetched_at))
+            snapshot=snapshot, as_of=snapshot.fetched_at, **list_history(page.items)))
 
     cache = current_app.extensions["rows_cache"]
     rows_html = cache.get_or_render(key, render_rows)
@@ -116,7 +117,8 @@ def detail(bot_id: str):
     if redaction is not None:
         events = [redaction.event(bot, event) for event in events]
         last_error = redaction.text(bot, last_error)
-    return render_template("bots/detail.html", events=events, last_error=last_error, **context)
+    return render_template("bots/detail.html", events=events, last_error=last_error,
+                           perf=bot_performance(bot, request.args.get("range")), **context)
 
 
 def _form_input() -> dict[str, str]:

@@ -1,0 +1,295 @@
+"""Reading the history: chart series, sparklines, account figures and statements.
+
+Everything here reads PostgreSQL only, so every page works while Hummingbot is down. Sums of
+deltas (models.py): a period's PnL is the SUM of its deltas, the figure at a time is the
+running total minus what came after. Days are UTC calendar days; "7 d" is today and the six
+days before, the same days a statement for that period lists, so the two always agree.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import bindparam, text
+
+from ..models import Bot, db
+from .models import DAY, HOUR, RAW
+
+QUOTE = "COALESCE(NULLIF(split_part(b.pair, '-', 2), ''), 'quote')"
+
+
+def quote_of(pair: str) -> str:
+    """The pair's quote currency (BTC-USDT -> USDT): the unit of every PnL and volume."""
+    _, _, quote = pair.partition("-")
+    return quote or "quote"
+
+
+@dataclass(frozen=True)
+class Range:
+    key: str
+    label: str
+    span: timedelta | None  # None: everything kept
+    resolution: int
+    bucket: timedelta
+
+
+RANGES = {
+    "24h": Range("24h", "24 h", timedelta(hours=24), RAW, timedelta(minutes=15)),
+    "7d": Range("7d", "7 d", timedelta(days=7), HOUR, timedelta(hours=1)),
+    "30d": Range("30d", "30 d", timedelta(days=30), HOUR, timedelta(hours=6)),
+    "all": Range("all", "All", None, DAY, timedelta(days=1)),
+}
+
+
+@dataclass
+class Series:
+    """Points (bucket start, cumulative global PnL at its end, volume in it) and run starts."""
+
+    points: list[tuple[datetime, float, float]] = field(default_factory=list)
+    runs: list[datetime] = field(default_factory=list)
+    start: float = 0.0  # the cumulative figure before the range began
+    total_pnl: float = 0.0
+    total_volume: float = 0.0
+
+    @property
+    def change(self) -> float:
+        """PnL within the range."""
+        return self.total_pnl - self.start
+
+
+def _cumulate(rows, total_pnl: float, total_volume: float) -> Series:
+    """Rows of (bucket, pnl delta, volume) in order -> cumulative points ending at the total."""
+    rows = list(rows)
+    in_range = sum(r[1] for r in rows)
+    running = total_pnl - in_range  # the figure before the range began
+    series = Series(start=running, total_pnl=total_pnl, total_volume=total_volume)
+    for bucket, pnl, volume in rows:
+        running += pnl
+        series.points.append((bucket, running, volume))
+    return series
+
+
+BOT_SERIES = text("""
+    SELECT date_bin(CAST(:bucket AS interval), at, TIMESTAMP '2000-01-01') AS t,
+           sum(global_pnl), sum(volume)
+    FROM performance_points
+    WHERE bot_id = :bot_id AND resolution = :resolution AND at >= :since
+    GROUP BY 1 ORDER BY 1
+""")
+
+BOT_TOTALS = text("""
+    SELECT COALESCE(sum(total_global_pnl), 0), COALESCE(sum(total_volume), 0)
+    FROM performance_latest WHERE bot_id = :bot_id
+""")
+
+
+def _since(rng: Range, now: datetime) -> datetime:
+    return now - rng.span if rng.span is not None else datetime(1970, 1, 1)
+
+
+def bot_series(bot_id: str, rng: Range, now: datetime) -> Series:
+    total_pnl, total_volume = db.session.execute(BOT_TOTALS, {"bot_id": bot_id}).one()
+    rows = db.session.execute(BOT_SERIES, {
+        "bucket": f"{int(rng.bucket.total_seconds())} seconds", "bot_id": bot_id,
+        "resolution": rng.resolution, "since": _since(rng, now)}).all()
+    series = _cumulate(rows, total_pnl, total_volume)
+    series.runs = list(db.session.scalars(text(
+        "SELECT started_at FROM performance_segments WHERE bot_id = :bot_id "
+        "AND started_at >= :since ORDER BY started_at"),
+        {"bot_id": bot_id, "since": _since(rng, now)}))
+    return series
+
+
+def bot_runs(bot_id: str) -> list:
+    return db.session.execute(text(
+        "SELECT instance_name, started_at, ended_at, source FROM performance_segments "
+        "WHERE bot_id = :bot_id ORDER BY started_at DESC LIMIT 20"), {"bot_id": bot_id}).all()
+
+
+SPARKLINES = text("""
+    SELECT bot_id, at, sum(global_pnl)
+    FROM performance_points
+    WHERE bot_id IN :ids AND resolution = 1 AND at >= :since
+    GROUP BY bot_id, at
+""").bindparams(bindparam("ids", expanding=True))
+
+
+def sparklines(bot_ids: list[str], now: datetime) -> dict[str, list[float]]:
+    """The last 24 hours of each bot, hour by hour: the PnL change since the window began.
+    One query for the whole page."""
+    if not bot_ids:
+        return {}
+    start = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=23)
+    hours = [start + timedelta(hours=i) for i in range(24)]
+    deltas: dict[str, dict[datetime, float]] = defaultdict(dict)
+    for bot_id, at, pnl in db.session.execute(SPARKLINES, {"ids": bot_ids, "since": start}):
+        deltas[bot_id][at] = pnl
+    lines = {}
+    for bot_id, by_hour in deltas.items():
+        running, line = 0.0, [0.0]
+        for hour in hours:
+            running += by_hour.get(hour, 0.0)
+            line.append(running)
+        lines[bot_id] = line
+    return lines
+
+
+# ------------------------------------------------------------------------------ accounts
+@dataclass
+class Figures:
+    today: float = 0.0
+    d7: float = 0.0
+    d30: float = 0.0
+    all: float = 0.0
+    volume_today: float = 0.0
+    volume_d7: float = 0.0
+    volume_d30: float = 0.0
+    volume_all: float = 0.0
+
+
+def period_start(today: date, days: int) -> datetime:
+    """The first day of a period of `days` days ending today (UTC midnight)."""
+    return datetime.combine(today - timedelta(days=days - 1), datetime.min.time())
+
+
+ACCOUNT_PERIODS = text(f"""
+    SELECT {QUOTE} AS quote,
+           sum(p.global_pnl) FILTER (WHERE p.at >= :d1),
+           sum(p.global_pnl) FILTER (WHERE p.at >= :d7),
+           sum(p.global_pnl), sum(p.volume) FILTER (WHERE p.at >= :d1),
+           sum(p.volume) FILTER (WHERE p.at >= :d7), sum(p.volume)
+    FROM bots b JOIN performance_points p ON p.bot_id = b.id
+    WHERE b.account_identifier = :account AND p.resolution = 2 AND p.at >= :d30
+    GROUP BY 1
+""")  # noqa: S608 - constant SQL pieces; values are bound
+
+ACCOUNT_TOTALS = text(f"""
+    SELECT {QUOTE} AS quote, sum(l.total_global_pnl), sum(l.total_volume)
+    FROM bots b JOIN performance_latest l ON l.bot_id = b.id
+    WHERE b.account_identifier IN :accounts GROUP BY 1
+""").bindparams(bindparam("accounts", expanding=True))  # noqa: S608 - constant SQL pieces
+
+
+def account_figures(account: str, now: datetime) -> dict[str, Figures]:
+    """PnL and volume today, 7 d, 30 d and all time, per quote currency."""
+    today = now.date()
+    figures: dict[str, Figures] = defaultdict(Figures)
+    for quote, pnl_all, volume_all in db.session.execute(
+            ACCOUNT_TOTALS, {"accounts": [account]}):
+        figures[quote].all, figures[quote].volume_all = pnl_all or 0.0, volume_all or 0.0
+    for row in db.session.execute(ACCOUNT_PERIODS, {
+            "account": account, "d1": period_start(today, 1), "d7": period_start(today, 7),
+            "d30": period_start(today, 30)}):
+        f = figures[row[0]]
+        f.today, f.d7, f.d30 = (v or 0.0 for v in row[1:4])
+        f.volume_today, f.volume_d7, f.volume_d30 = (v or 0.0 for v in row[4:7])
+    return dict(sorted(figures.items()))
+
+
+def totals_by_account(accounts: list[str]) -> dict[str, dict[str, tuple[float, float]]]:
+    """{account: {quote: (all-time PnL, all-time volume)}} for the list's account totals."""
+    if not accounts:
+        return {}
+    result: dict[str, dict[str, tuple[float, float]]] = defaultdict(dict)
+    rows = db.session.execute(text(f"""
+        SELECT b.account_identifier, {QUOTE}, sum(l.total_global_pnl), sum(l.total_volume)
+        FROM bots b JOIN performance_latest l ON l.bot_id = b.id
+        WHERE b.account_identifier IN :accounts GROUP BY 1, 2 ORDER BY 1, 2
+    """).bindparams(bindparam("accounts", expanding=True)),  # noqa: S608 - constant pieces
+        {"accounts": accounts})
+    for account, quote, pnl, volume in rows:
+        result[account][quote] = (pnl or 0.0, volume or 0.0)
+    return dict(result)
+
+
+ACCOUNT_DAILY = text(f"""
+    SELECT {QUOTE} AS quote, p.at, sum(p.global_pnl), sum(p.volume)
+    FROM bots b JOIN performance_points p ON p.bot_id = b.id
+    WHERE b.account_identifier = :account AND p.resolution = 2
+    GROUP BY 1, 2 ORDER BY 1, 2
+""")  # noqa: S608 - constant SQL pieces; values are bound
+
+
+def account_series(account: str, figures: dict[str, Figures]) -> dict[str, Series]:
+    """Cumulative PnL across every bot of the account, day by day, per quote currency."""
+    rows: dict[str, list] = defaultdict(list)
+    for quote, at, pnl, volume in db.session.execute(ACCOUNT_DAILY, {"account": account}):
+        rows[quote].append((at, pnl, volume))
+    return {quote: _cumulate(rows[quote], f.all, f.volume_all)
+            for quote, f in figures.items() if rows.get(quote)}
+
+
+@dataclass(frozen=True)
+class Ranked:
+    bot_id: str
+    name: str
+    quote: str
+    pnl: float
+    visible: bool
+
+
+def best_and_worst(account: str, now: datetime, visible_ids: set[str],
+                   count: int = 3) -> tuple[list[Ranked], list[Ranked]]:
+    """Bots of the account by their PnL over the last 30 days."""
+    rows = db.session.execute(text(f"""
+        SELECT b.id, b.name, {QUOTE}, sum(p.global_pnl) AS pnl
+        FROM bots b JOIN performance_points p ON p.bot_id = b.id
+        WHERE b.account_identifier = :account AND p.resolution = 2 AND p.at >= :since
+        GROUP BY b.id, b.name, 3 ORDER BY pnl DESC, b.name
+    """), {"account": account, "since": period_start(now.date(), 30)}).all()  # noqa: S608
+    ranked = [Ranked(r[0], r[1], r[2], r[3], r[0] in visible_ids) for r in rows]
+    best = [r for r in ranked[:count] if r.pnl > 0]
+    worst = [r for r in reversed(ranked[-count:]) if r.pnl < 0 and r not in best]
+    return best, worst
+
+
+def account_counts(account: str, now: datetime) -> dict[str, int]:
+    """Live definitions: how many, running, and needing attention (a failed deploy, or
+    running here but not seen trading by Hummingbot in the last 10 minutes)."""
+    row = db.session.execute(text("""
+        SELECT count(*),
+               count(*) FILTER (WHERE status = 'running'),
+               count(*) FILTER (WHERE status = 'deploy_failed' OR (status = 'running' AND (
+                   last_seen_at IS NULL OR last_seen_at < :stale
+                   OR last_seen_status NOT IN ('running', 'idle', 'stopped_active'))))
+        FROM bots WHERE account_identifier = :account AND archived_at IS NULL
+    """), {"account": account, "stale": now - timedelta(minutes=10)}).one()
+    return {"bots": row[0], "running": row[1], "attention": row[2]}
+
+
+def account_exists(account: str) -> bool:
+    return db.session.scalar(text(
+        "SELECT EXISTS (SELECT 1 FROM bots WHERE account_identifier = :account)"),
+        {"account": account})
+
+
+def recent_events(account: str, limit: int = 10) -> list:
+    return db.session.execute(text("""
+        SELECT e.occurred_at, e.action, e.actor, e.from_status, e.to_status, b.id, b.name
+        FROM bot_events e JOIN bots b ON b.id = e.bot_id
+        WHERE b.account_identifier = :account
+        ORDER BY e.occurred_at DESC, e.id DESC LIMIT :limit
+    """), {"account": account, "limit": limit}).all()
+
+
+# ------------------------------------------------------------------------------ statements
+STATEMENT_COLUMNS = ("date", "account", "bot_id", "bot_name", "controller", "quote",
+                     "realized_pnl", "unrealized_pnl_change", "global_pnl", "volume")
+
+
+def statement_rows(*, account: str | None = None, bot: Bot | None = None,
+                   first: date, last: date) -> list[dict]:
+    """Daily rows per bot and controller for the days first..last (UTC), oldest first."""
+    where = "b.account_identifier = :account" if bot is None else "b.id = :bot_id"
+    rows = db.session.execute(text(f"""
+        SELECT p.at, b.account_identifier, b.id, b.name, p.controller, {QUOTE} AS quote,
+               p.realized, p.unrealized, p.global_pnl, p.volume
+        FROM bots b JOIN performance_points p ON p.bot_id = b.id
+        WHERE {where} AND p.resolution = 2 AND p.at >= :first AND p.at < :after
+        ORDER BY p.at, b.name, b.id, p.controller
+    """), {"account": account, "bot_id": bot.id if bot else None,  # noqa: S608 - constant
+           "first": datetime.combine(first, datetime.min.time()),
+           "after": datetime.combine(last + timedelta(days=1), datetime.min.time())})
+    return [dict(zip(STATEMENT_COLUMNS, (r[0].date(), *r[1:]), strict=True)) for r in rows]
