@@ -154,40 +154,6 @@ def period_start(today: date, days: int) -> datetime:
     return datetime.combine(today - timedelta(days=days - 1), datetime.min.time())
 
 
-ACCOUNT_PERIODS = text(f"""
-    SELECT {QUOTE} AS quote,
-           sum(p.global_pnl) FILTER (WHERE p.at >= :d1),
-           sum(p.global_pnl) FILTER (WHERE p.at >= :d7),
-           sum(p.global_pnl), sum(p.volume) FILTER (WHERE p.at >= :d1),
-           sum(p.volume) FILTER (WHERE p.at >= :d7), sum(p.volume)
-    FROM bots b JOIN performance_points p ON p.bot_id = b.id
-    WHERE b.account_identifier = :account AND p.resolution = 2 AND p.at >= :d30
-    GROUP BY 1
-""")  # noqa: S608 - constant SQL pieces; values are bound
-
-ACCOUNT_TOTALS = text(f"""
-    SELECT {QUOTE} AS quote, sum(l.total_global_pnl), sum(l.total_volume)
-    FROM bots b JOIN performance_latest l ON l.bot_id = b.id
-    WHERE b.account_identifier IN :accounts GROUP BY 1
-""").bindparams(bindparam("accounts", expanding=True))  # noqa: S608 - constant SQL pieces
-
-
-def account_figures(account: str, now: datetime) -> dict[str, Figures]:
-    """PnL and volume today, 7 d, 30 d and all time, per quote currency."""
-    today = now.date()
-    figures: dict[str, Figures] = defaultdict(Figures)
-    for quote, pnl_all, volume_all in db.session.execute(
-            ACCOUNT_TOTALS, {"accounts": [account]}):
-        figures[quote].all, figures[quote].volume_all = pnl_all or 0.0, volume_all or 0.0
-    for row in db.session.execute(ACCOUNT_PERIODS, {
-            "account": account, "d1": period_start(today, 1), "d7": period_start(today, 7),
-            "d30": period_start(today, 30)}):
-        f = figures[row[0]]
-        f.today, f.d7, f.d30 = (v or 0.0 for v in row[1:4])
-        f.volume_today, f.volume_d7, f.volume_d30 = (v or 0.0 for v in row[4:7])
-    return dict(sorted(figures.items()))
-
-
 def totals_by_account(accounts: list[str]) -> dict[str, dict[str, tuple[float, float]]]:
     """{account: {quote: (all-time PnL, all-time volume)}} for the list's account totals."""
     if not accounts:
@@ -212,13 +178,38 @@ ACCOUNT_DAILY = text(f"""
 """)  # noqa: S608 - constant SQL pieces; values are bound
 
 
-def account_series(account: str, figures: dict[str, Figures]) -> dict[str, Series]:
-    """Cumulative PnL across every bot of the account, day by day, per quote currency."""
+def account_overview(account: str, now: datetime) -> tuple[dict[str, Figures],
+                                                           dict[str, Series]]:
+    """PnL and volume today, 7 d, 30 d and all time, and the cumulative PnL day by day
+    across every bot of the account, per quote currency: one query over the daily rows
+    (kept for ever, so their sum is the all-time total)."""
+    today = now.date()
+    starts = {days: period_start(today, days) for days in (1, 7, 30)}
     rows: dict[str, list] = defaultdict(list)
     for quote, at, pnl, volume in db.session.execute(ACCOUNT_DAILY, {"account": account}):
         rows[quote].append((at, pnl, volume))
-    return {quote: _cumulate(rows[quote], f.all, f.volume_all)
-            for quote, f in figures.items() if rows.get(quote)}
+    figures, series = {}, {}
+    for quote, days in sorted(rows.items()):
+        f = Figures()
+        for at, pnl, volume in days:
+            f.all += pnl
+            f.volume_all += volume
+            if at >= starts[30]:
+                f.d30 += pnl
+                f.volume_d30 += volume
+            if at >= starts[7]:
+                f.d7 += pnl
+                f.volume_d7 += volume
+            if at >= starts[1]:
+                f.today += pnl
+                f.volume_today += volume
+        figures[quote] = f
+        series[quote] = _cumulate(days, f.all, f.volume_all)
+    return figures, series
+
+
+def account_figures(account: str, now: datetime) -> dict[str, Figures]:
+    return account_overview(account, now)[0]
 
 
 @dataclass(frozen=True)
@@ -230,16 +221,17 @@ class Ranked:
     visible: bool
 
 
-def best_and_worst(account: str, now: datetime, visible_ids: set[str],
+def best_and_worst(account: str, now: datetime, *, archived_visible: bool,
                    count: int = 3) -> tuple[list[Ranked], list[Ranked]]:
-    """Bots of the account by their PnL over the last 30 days."""
+    """Bots of the account by their PnL over the last 30 days. Archived bots count (their
+    results were the account's), linked only for whom may open them (admins)."""
     rows = db.session.execute(text(f"""
-        SELECT b.id, b.name, {QUOTE}, sum(p.global_pnl) AS pnl
+        SELECT b.id, b.name, {QUOTE}, sum(p.global_pnl) AS pnl, b.archived_at IS NULL
         FROM bots b JOIN performance_points p ON p.bot_id = b.id
         WHERE b.account_identifier = :account AND p.resolution = 2 AND p.at >= :since
         GROUP BY b.id, b.name, 3 ORDER BY pnl DESC, b.name
     """), {"account": account, "since": period_start(now.date(), 30)}).all()  # noqa: S608
-    ranked = [Ranked(r[0], r[1], r[2], r[3], r[0] in visible_ids) for r in rows]
+    ranked = [Ranked(r[0], r[1], r[2], r[3], r[4] or archived_visible) for r in rows]
     best = [r for r in ranked[:count] if r.pnl > 0]
     worst = [r for r in reversed(ranked[-count:]) if r.pnl < 0 and r not in best]
     return best, worst
@@ -265,13 +257,13 @@ def account_exists(account: str) -> bool:
         {"account": account})
 
 
-def recent_events(account: str, limit: int = 10) -> list:
+def recent_events(account: str, *, archived_visible: bool, limit: int = 10) -> list:
     return db.session.execute(text("""
         SELECT e.occurred_at, e.action, e.actor, e.from_status, e.to_status, b.id, b.name
         FROM bot_events e JOIN bots b ON b.id = e.bot_id
-        WHERE b.account_identifier = :account
+        WHERE b.account_identifier = :account AND (:archived OR b.archived_at IS NULL)
         ORDER BY e.occurred_at DESC, e.id DESC LIMIT :limit
-    """), {"account": account, "limit": limit}).all()
+    """), {"account": account, "archived": archived_visible, "limit": limit}).all()
 
 
 # ------------------------------------------------------------------------------ statements

@@ -14,8 +14,8 @@ from datetime import date, timedelta
 from flask import Blueprint, Response, jsonify, render_template, request, url_for
 from flask_login import current_user
 
-from ..access import account_or_404, get_bot_or_404, visible_bots
-from ..models import Bot, db
+from ..access import account_or_404, get_bot_or_404
+from ..models import Bot
 from ..registry import utcnow
 from ..validation import HUMMINGBOT_NAME
 from . import services  # imports .models: the tables join the metadata (drift check)
@@ -129,15 +129,14 @@ def _json_rows(rows: list[dict]) -> list[dict]:
 def account(account: str):
     account = account_or_404(account)
     now = utcnow()
-    figures = services.account_figures(account, now)
-    visible = set(db.session.scalars(
-        visible_bots().with_only_columns(Bot.id).where(Bot.account_identifier == account)))
-    best, worst = services.best_and_worst(account, now, visible)
-    charts = {quote: (series, line_chart(series, quote, since=None, now=now, with_time=False,
-                                         label=f"{account}: cumulative PnL, all bots, by day"))
-              for quote, series in services.account_series(account, figures).items()}
-    events = [e for e in services.recent_events(account, limit=20)
-              if current_user.is_admin or e.id in visible][:10]
+    figures, series = services.account_overview(account, now)
+    # Clients never see archived definitions (access.visible_bots); admins do.
+    archived_visible = current_user.is_admin
+    best, worst = services.best_and_worst(account, now, archived_visible=archived_visible)
+    charts = {quote: (line, line_chart(line, quote, since=None, now=now, with_time=False,
+                                       label=f"{account}: cumulative PnL, all bots, by day"))
+              for quote, line in series.items()}
+    events = services.recent_events(account, archived_visible=archived_visible)
     return render_template(
         "accounts/show.html", account=account, figures=figures, charts=charts, best=best,
         worst=worst, counts=services.account_counts(account, now), events=events, now=now)
