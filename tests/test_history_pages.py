@@ -130,3 +130,17 @@ def test_the_list_shows_a_sparkline_per_sampled_bot_and_account_totals(history, 
     body = login.as_admin().get("/bots").get_data(as_text=True)
     assert body.count('<svg class="spark') == 3
     assert 'href="/accounts/client_sharp"' in body and 'href="/accounts/client_other"' in body
+
+
+def test_the_shell_export_is_the_same_statement(history, login, app):
+    first = (history - timedelta(days=6)).date()
+    url = f"/accounts/client_sharp/statement?from={first}&to={history.date()}&format=csv"
+    page_csv = login.as_admin().get(url).get_data(as_text=True)
+    result = app.test_cli_runner().invoke(args=[
+        "history", "export", "--account", "client_sharp", "--from", str(first),
+        "--to", str(history.date())])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == page_csv.splitlines() and page_csv.count("\n") > 2
+    bad = app.test_cli_runner().invoke(args=["history", "export", "--bot", "sharp-a",
+                                             "--from", "never"])
+    assert bad.exit_code == 2 and "--from must be a date" in bad.output

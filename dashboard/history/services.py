@@ -8,6 +8,8 @@ days before, the same days a statement for that period lists, so the two always 
 
 from __future__ import annotations
 
+import csv
+import io
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -285,3 +287,24 @@ def statement_rows(*, account: str | None = None, bot: Bot | None = None,
            "first": datetime.combine(first, datetime.min.time()),
            "after": datetime.combine(last + timedelta(days=1), datetime.min.time())})
     return [dict(zip(STATEMENT_COLUMNS, (r[0].date(), *r[1:]), strict=True)) for r in rows]
+
+
+def _safe_cell(value):
+    """Spreadsheets run cells that start with = + - @ as formulas: text gets a leading '.
+    (Controller names come from Hummingbot: untrusted.)"""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def statement_csv(rows: list[dict]) -> str:
+    """The statement as CSV: a header, then the rows as statement_rows gives them."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(STATEMENT_COLUMNS)
+    for row in rows:
+        writer.writerow([
+            round(v, 8) if isinstance(v, float)
+            else v.isoformat() if isinstance(v, date) else _safe_cell(v)
+            for v in row.values()])
+    return out.getvalue()

@@ -6,8 +6,6 @@ Views read input, call services, render. Access goes through dashboard/access.py
 
 from __future__ import annotations
 
-import csv
-import io
 from collections import defaultdict
 from datetime import date, timedelta
 
@@ -86,22 +84,8 @@ def parse_period(args) -> tuple[date, date, dict[str, str]]:
     return values["from"], values["to"], errors
 
 
-def _safe_cell(value):
-    """Spreadsheets run cells that start with = + - @ as formulas: text gets a leading '."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
-
-
 def _csv_response(rows: list[dict], filename: str) -> Response:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(services.STATEMENT_COLUMNS)
-    for row in rows:
-        writer.writerow([
-            round(v, 8) if isinstance(v, float) else _safe_cell(v.isoformat() if isinstance(
-                v, date) else v) for v in row.values()])
-    return Response(out.getvalue(), mimetype="text/csv", headers={
+    return Response(services.statement_csv(rows), mimetype="text/csv", headers={
         "Content-Disposition": f'attachment; filename="{filename}"'})
 
 
