@@ -9,42 +9,14 @@ from datetime import timedelta
 
 import pytest
 
-from dashboard.gateway import hummingbot
 from dashboard.history.charts import amount
-from dashboard.history.sampling import record_samples
 from dashboard.history.services import account_figures
-from dashboard.models import db
-from dashboard.registry import utcnow
+from tests.history_data import seed_history
 
 
 @pytest.fixture
 def history(app, make_bot, simulator):
-    """Two bots of client_sharp (one with two controllers) and one of client_other, sampled
-    over five weeks, with a restart of the first one in the middle."""
-    simulator.advance(0)
-    names = {}
-    for bot_id, account, controllers in (("sharp-a", "client_sharp", ["c1", "c2"]),
-                                         ("sharp-b", "client_sharp", ["c1"]),
-                                         ("other-a", "client_other", ["c1"])):
-        live = simulator.seed_bot(bot_id, account=account, controllers=controllers,
-                                  timestamped=True)
-        bot = make_bot(id=bot_id, name=bot_id, account_identifier=account, status="running")
-        bot.instance_name = live
-        names[bot_id] = live
-    db.session.commit()
-    feed, client = hummingbot().feed, simulator.client()
-    now = utcnow().replace(microsecond=0)
-    ages = [timedelta(days=d) for d in (35, 29, 20, 8, 6, 3, 2)] + \
-        [timedelta(hours=h) for h in (30, 20, 5, 1)] + [timedelta(0)]
-    for index, age in enumerate(ages):
-        simulator.advance(1800)
-        if index == 8:  # a restart: the figures start again from zero
-            client.stop_bot(names["sharp-a"])
-            record_samples(feed.snapshot(record=False), now=now - age - timedelta(minutes=5))
-            client.start_bot(names["sharp-a"])
-            simulator.advance(600)
-        assert record_samples(feed.snapshot(record=False), now=now - age).ran
-    return now
+    return seed_history(simulator, make_bot)
 
 
 def read_csv(response) -> list[dict]:

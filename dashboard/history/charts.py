@@ -60,58 +60,65 @@ def sparkline(values: list[float], quote: str, label: str = "24 h") -> Markup:
 
 def line_chart(series: Series, quote: str, *, since: datetime | None, now: datetime,
                label: str, with_time: bool = True) -> Markup:
-    """Cumulative PnL (a line) over volume per period (bars), run starts marked."""
-    width, height, left, right, top, bottom = 720, 240, 80, 12, 12, 28
-    volume_height = 50
-    plot_h = height - top - bottom - volume_height - 8
+    """Cumulative PnL (a line) over volume per period (bars), run starts marked (dashed).
+
+    The SVG stretches to the box's width (preserveAspectRatio none, strokes that do not
+    scale), so it holds no text: the scale and the dates are HTML around it (chart_labels)."""
+    width, height, plot_h, volume_h = 720, 200, 140, 44
     points = series.points
     start_t = since or (points[0][0] if points else now)
     span_t = max((now - start_t).total_seconds(), 1.0)
 
     def x(t: datetime) -> float:
-        return left + (t - start_t).total_seconds() / span_t * (width - left - right)
+        return (t - start_t).total_seconds() / span_t * width
 
-    values = [series.start] + [p[1] for p in points]
-    low, high = min([*values, 0.0]), max([*values, 0.0])
+    low, high = _bounds(series)
     span_v = (high - low) or 1.0
 
     def y(v: float) -> float:
-        return top + (high - v) / span_v * plot_h
+        return 4 + (high - v) / span_v * (plot_h - 8)
 
     parts = [
         f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
         f'aria-label="{escape(label)}" preserveAspectRatio="none">',
         f"<title>{escape(label)}</title>",
-        f'<line class="axis" x1="{left}" x2="{width - right}" y1="{y(0):.1f}" y2="{y(0):.1f}"/>',
-        f'<text class="tick" x="{left - 6}" y="{y(high) + 4:.1f}" text-anchor="end">'
-        f"{escape(amount(high, signed=False))}</text>",
-        f'<text class="tick" x="{left - 6}" y="{y(low) + 4:.1f}" text-anchor="end">'
-        f"{escape(amount(low, signed=False))}</text>",
-        f'<text class="tick" x="{left}" y="{height - 6}">{escape(_fmt_time(start_t, with_time))}'
-        "</text>",
-        f'<text class="tick" x="{width - right}" y="{height - 6}" text-anchor="end">'
-        f"{escape(_fmt_time(now, with_time))}</text>",
+        f'<line class="axis" x1="0" x2="{width}" y1="{y(0):.1f}" y2="{y(0):.1f}" '
+        'vector-effect="non-scaling-stroke"/>',
     ]
     if points:
         path = " ".join(f"{x(t):.1f},{y(v):.1f}" for t, v, _ in points)
-        parts.append(f'<polyline class="line {sign_class(series.change)}" points="{path}"/>')
-        base = height - bottom
+        parts.append(f'<polyline class="line {sign_class(series.change)}" points="{path}" '
+                     'vector-effect="non-scaling-stroke"/>')
         top_volume = max((p[2] for p in points), default=0.0) or 1.0
-        bar_w = max((width - left - right) / max(len(points), 1) - 1, 1)
+        slot = width / max(len(points), 1)
         for t, v, volume in points:
-            bar_h = volume / top_volume * volume_height
+            bar_h = max(volume, 0.0) / top_volume * volume_h
             title = f"{_fmt_time(t, with_time)}: PnL {amount(v, quote)}, volume " \
                     f"{amount(volume, quote, signed=False)}"
             parts.append(
                 f'<g class="point"><title>{escape(title)}</title>'
-                f'<rect class="bar" x="{x(t):.1f}" y="{base - bar_h:.1f}" width="{bar_w:.1f}" '
-                f'height="{bar_h:.1f}"/>'
-                f'<circle cx="{x(t):.1f}" cy="{y(v):.1f}" r="2.5"/></g>')
+                f'<rect class="hit" x="{x(t):.1f}" y="0" width="{slot:.2f}" height="{height}"/>'
+                f'<rect class="bar" x="{x(t):.1f}" y="{height - bar_h:.1f}" '
+                f'width="{max(slot - 1, 0.5):.2f}" height="{bar_h:.1f}"/></g>')
     for run in series.runs:
         if run >= start_t:
             parts.append(
                 f'<g class="run"><title>Run started {escape(_fmt_time(run, True))}</title>'
-                f'<line x1="{x(run):.1f}" x2="{x(run):.1f}" y1="{top}" y2="{height - bottom}"/>'
-                f'<text class="tick" x="{x(run) + 3:.1f}" y="{top + 10}">run</text></g>')
+                f'<line x1="{x(run):.1f}" x2="{x(run):.1f}" y1="0" y2="{height}" '
+                'vector-effect="non-scaling-stroke"/></g>')
     parts.append("</svg>")
     return Markup("".join(parts))  # noqa: S704 - numbers and escaped text only
+
+
+def _bounds(series: Series) -> tuple[float, float]:
+    values = [series.start, 0.0] + [p[1] for p in series.points]
+    return min(values), max(values)
+
+
+def chart_labels(series: Series, quote: str, *, since: datetime | None, now: datetime,
+                 with_time: bool) -> dict[str, str]:
+    """The text around a line_chart: its scale and its first and last dates."""
+    low, high = _bounds(series)
+    start_t = since or (series.points[0][0] if series.points else now)
+    return {"high": amount(high, quote), "low": amount(low, quote),
+            "start": _fmt_time(start_t, with_time), "end": _fmt_time(now, with_time)}

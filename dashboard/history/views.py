@@ -17,7 +17,7 @@ from ..models import Bot
 from ..registry import utcnow
 from ..validation import HUMMINGBOT_NAME
 from . import services  # imports .models: the tables join the metadata (drift check)
-from .charts import amount, line_chart, sign_class, sparkline
+from .charts import amount, chart_labels, line_chart, sign_class, sparkline
 
 bp = Blueprint("history", __name__)
 
@@ -43,8 +43,9 @@ def bot_performance(bot: Bot, range_key: str | None) -> dict:
     since = now - rng.span if rng.span else None
     chart = line_chart(series, quote, since=since, now=now, with_time=rng.key != "all",
                        label=f"{bot.name}: cumulative PnL and volume, {rng.label}")
+    labels = chart_labels(series, quote, since=since, now=now, with_time=rng.key != "all")
     return {"range": rng, "ranges": services.RANGES, "series": series, "chart": chart,
-            "quote": quote, "runs": services.bot_runs(bot.id)}
+            "labels": labels, "quote": quote, "runs": services.bot_runs(bot.id)}
 
 
 def list_history(bots: list[Bot]) -> dict:
@@ -118,7 +119,8 @@ def account(account: str):
     archived_visible = current_user.is_admin
     best, worst = services.best_and_worst(account, now, archived_visible=archived_visible)
     charts = {quote: (line, line_chart(line, quote, since=None, now=now, with_time=False,
-                                       label=f"{account}: cumulative PnL, all bots, by day"))
+                                       label=f"{account}: cumulative PnL, all bots, by day"),
+                      chart_labels(line, quote, since=None, now=now, with_time=False))
               for quote, line in series.items()}
     events = services.recent_events(account, archived_visible=archived_visible)
     return render_template(
