@@ -3,7 +3,8 @@ rows for ever.
 
 Each sample's deltas are added to its hour's and its day's rows when it is written
 (sampling.py), so the rollups already hold every total; pruning only deletes the finer rows
-once they are older than their window. Runs in the background, one process at a time (the
+once they are older than their window. The same pass backfills newly seen bots from
+Hummingbot's own history (backfill.py). Runs in the background, one process at a time (the
 history writer's advisory lock), at most once per HISTORY_MAINTENANCE_SECONDS fleet-wide.
 """
 
@@ -17,6 +18,7 @@ from sqlalchemy import text
 
 from ..models import db
 from ..registry import utcnow
+from .backfill import backfill_pending, client_or_none
 from .models import HOUR, RAW
 from .sampling import take_history_lock
 
@@ -27,6 +29,7 @@ class MaintenanceReport:
     reason: str = ""
     raw_deleted: int = 0
     hourly_deleted: int = 0
+    backfilled: int = 0  # bot instances whose earlier history was asked of Hummingbot
 
 
 def cutoffs(now: datetime) -> tuple[datetime, datetime]:
@@ -58,6 +61,9 @@ def maintain(now: datetime | None = None, *, force: bool = False) -> Maintenance
         PRUNE, {"resolution": RAW, "before": raw_before}).rowcount
     report.hourly_deleted = db.session.execute(
         PRUNE, {"resolution": HOUR, "before": hourly_before}).rowcount
+    client = client_or_none()
+    if client is not None:
+        report.backfilled = backfill_pending(client, raw_before)
     db.session.execute(text("UPDATE performance_clock SET maintained_at = :now WHERE id = 1"),
                        {"now": now})
     db.session.commit()
