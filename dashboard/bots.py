@@ -87,7 +87,10 @@ def index():
                            count=True)
         return Markup(render_template(  # noqa: S704 - Jinja output, escaped already
             "bots/_rows.html", page=page, rows=merge_rows(page.items, snapshot),
-            snapshot=snapshot, as_of=snapshot.fetched_at, **list_history(page.items)))
+            snapshot=snapshot, as_of=snapshot.fetched_at,
+            # Sparklines and account totals: their samples are written with a fresh snapshot,
+            # which changes the key, and an entry lives no longer than one status period.
+            **list_history(page.items)))
 
     cache = current_app.extensions["rows_cache"]
     rows_html = cache.get_or_render(key, render_rows)
