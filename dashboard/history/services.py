@@ -61,9 +61,21 @@ class Series:
         return self.total_pnl - self.start
 
 
+MAX_POINTS = 180  # a chart and its table stay small whatever the range holds
+
+
+def _coarsen(rows: list, limit: int = MAX_POINTS) -> list:
+    """Merge neighbouring buckets (sums, so totals hold) until at most `limit` remain."""
+    size = -(-len(rows) // limit)  # ceiling division
+    if size <= 1:
+        return rows
+    return [(chunk[0][0], sum(r[1] for r in chunk), sum(r[2] for r in chunk))
+            for chunk in (rows[i:i + size] for i in range(0, len(rows), size))]
+
+
 def _cumulate(rows, total_pnl: float, total_volume: float) -> Series:
     """Rows of (bucket, pnl delta, volume) in order -> cumulative points ending at the total."""
-    rows = list(rows)
+    rows = _coarsen(list(rows))
     in_range = sum(r[1] for r in rows)
     running = total_pnl - in_range  # the figure before the range began
     series = Series(start=running, total_pnl=total_pnl, total_volume=total_volume)
