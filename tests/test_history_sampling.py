@@ -98,3 +98,33 @@ def test_a_restart_opens_a_new_run_and_the_cumulative_figure_continues(app, make
     assert total_global("runs") == pytest.approx(first_run + second_run)
     assert sum(r.global_pnl for r in points("runs")) == pytest.approx(
         first_run + second_run)
+
+
+def test_one_period_is_the_same_few_statements_for_1_or_20_bots(app, make_bot, simulator):
+    from sqlalchemy import event
+
+    feed = hummingbot().feed
+    counted = []
+
+    def count(conn, cursor, statement, parameters, context, executemany):
+        counted.append(statement)
+
+    def period(bots: int, offset: int, now) -> int:
+        for n in range(offset, offset + bots):
+            live = simulator.seed_bot(f"many-{n}", controllers=["c1", "c2"], timestamped=True)
+            bot = make_bot(id=f"many-{n}", name=f"many-{n}", status="running")
+            bot.instance_name = live
+        db.session.commit()
+        snapshot = feed.snapshot(record=False)
+        counted.clear()
+        event.listen(db.engine, "before_cursor_execute", count)
+        try:
+            assert record_samples(snapshot, now=now).ran
+        finally:
+            event.remove(db.engine, "before_cursor_execute", count)
+        return len(counted)
+
+    now = utcnow()
+    few = period(1, 0, now)
+    many = period(19, 1, now + timedelta(minutes=1))  # 20 bots, 19 of them new runs
+    assert few == many <= 10  # lock, clock, state, close, open, points, latest, clock
