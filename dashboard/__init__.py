@@ -50,10 +50,15 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(batch_views.bp)
 
-    from .cli import bots_cli, users_cli
+    from .history import views as history_views
+
+    app.register_blueprint(history_views.bp)
+
+    from .cli import bots_cli, history_cli, users_cli
 
     app.cli.add_command(users_cli)
     app.cli.add_command(bots_cli)
+    app.cli.add_command(history_cli)
 
     from . import formatting, gateway, observability, web
 

@@ -3,7 +3,8 @@
 Every endpoint is logged-in only unless marked `@public`; `@admin_only` endpoints answer 404 to
 clients (they learn nothing about what exists). With REQUIRE_ADMIN_MFA on, an admin without a
 TOTP second factor is confined to the enrolment page. `visible_bots` is the single query helper that
-scopes bots to the current user's account; `get_bot_or_404` builds on it.
+scopes bots to the current user's account; `get_bot_or_404` builds on it, and
+`account_or_404` does the same for an account's history.
 """
 
 from __future__ import annotations
@@ -146,3 +147,20 @@ def get_bot_or_404(bot_id: str, user: User | None = None, *, for_update: bool = 
                            exists_elsewhere=exists)
         abort(404)
     return bot
+
+
+def account_or_404(account: str, user: User | None = None) -> str:
+    """An account whose history `user` may see: admins any account that has bots, clients
+    only their own. Anything else is the same 404 as an account that does not exist."""
+    from .history.services import account_exists
+
+    user = user or current_user
+    if not user.is_admin and account != user.account_identifier:
+        from .audit import security_event
+
+        security_event("access_denied", level=logging.WARNING,
+                       reason="account not visible to this user", account=account[:64])
+        abort(404)
+    if user.is_admin and not account_exists(account):
+        abort(404)
+    return account

@@ -244,7 +244,11 @@ def safe_next(target: str | None) -> str:
         and not urlsplit(target).netloc
     ):
         return target
-    return url_for("bots.index")
+    from .history.views import landing_url_for
+
+    # Clients land on their account's page, everyone else on the list.
+    landing = landing_url_for(current_user) if current_user.is_authenticated else None
+    return landing or url_for("bots.index")
 
 
 # ------------------------------------------------------------------------------ views

@@ -13,6 +13,7 @@ from .access import admin_only, get_bot_or_404, is_htmx
 from .disclosure import viewer_redaction
 from .edit_merge import base_values, merge_edit, saved_values
 from .gateway import hummingbot
+from .history.views import bot_performance, landing_url_for, list_history
 from .models import db
 from .registry import (
     NEEDS_ATTENTION,
@@ -68,7 +69,7 @@ def _page_number() -> int:
 
 @bp.route("/")
 def home():
-    return redirect(url_for("bots.index"))
+    return redirect(landing_url_for(current_user) or url_for("bots.index"))
 
 
 @bp.route("/bots")
@@ -91,7 +92,10 @@ def index():
         return Markup(render_template(  # noqa: S704 - Jinja output, escaped already
             "bots/_rows.html", page=page, rows=merge_rows(page.items, snapshot),
             snapshot=snapshot, as_of=snapshot.fetched_at, filters=filters, summary=summary,
-            badges=BADGES, attention=NEEDS_ATTENTION))
+            badges=BADGES, attention=NEEDS_ATTENTION,
+            # Sparklines and account totals: their samples are written with a fresh snapshot,
+            # which changes the key, and an entry lives no longer than one status period.
+            **list_history(page.items)))
 
     cache = current_app.extensions["rows_cache"]
     rows_html = cache.get_or_render(key, render_rows)
@@ -121,7 +125,8 @@ def detail(bot_id: str):
     if redaction is not None:
         events = [redaction.event(bot, event) for event in events]
         last_error = redaction.text(bot, last_error)
-    return render_template("bots/detail.html", events=events, last_error=last_error, **context)
+    return render_template("bots/detail.html", events=events, last_error=last_error,
+                           perf=bot_performance(bot, request.args.get("range")), **context)
 
 
 def _form_input() -> dict[str, str]:

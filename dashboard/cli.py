@@ -1,4 +1,4 @@
-"""`flask --app wsgi users ...` and `flask --app wsgi bots ...`."""
+"""`flask --app wsgi users ...`, `... bots ...` and `... history ...`."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from .users import UserError, create_first_admin, create_user, find_user, set_ac
 
 users_cli = AppGroup("users", help="Manage dashboard logins.")
 bots_cli = AppGroup("bots", help="Export, import and reconcile bot definitions.")
+history_cli = AppGroup("history", help="Performance history: statements and maintenance.")
 
 
 @users_cli.command("create")
@@ -213,3 +214,42 @@ OPERATOR_AT_CONSOLE = SimpleNamespace(is_admin=True)
 
 def _json(value) -> str:
     return json.dumps(value, sort_keys=True)
+
+
+@history_cli.command("export")
+@click.option("--account", default=None, help="An account's statement.")
+@click.option("--bot", "bot_id", default=None, help="One bot's statement.")
+@click.option("--from", "first", default=None, help="First UTC day, YYYY-MM-DD.")
+@click.option("--to", "last", default=None, help="Last UTC day, YYYY-MM-DD.")
+@click.option("--output", type=click.File("w"), default="-", help="A file (default: stdout).")
+def history_export_command(account, bot_id, first, last, output):
+    """The statement CSV the pages offer: daily rows per bot and controller."""
+    from .history.services import statement_csv, statement_rows
+    from .history.views import parse_period
+    from .models import Bot
+
+    if (account is None) == (bot_id is None):
+        raise click.UsageError("give exactly one of --account and --bot")
+    first_day, last_day, errors = parse_period({"from": first, "to": last})
+    if errors:
+        raise click.UsageError("; ".join(f"--{k} {v}" for k, v in errors.items()))
+    bot = None
+    if bot_id is not None:
+        bot = db.session.get(Bot, bot_id)
+        if bot is None:
+            raise click.ClickException(f"No bot {bot_id}.")
+    rows = statement_rows(account=account, bot=bot, first=first_day, last=last_day)
+    output.write(statement_csv(rows))
+    click.echo(f"{len(rows)} rows, {first_day} to {last_day}.", err=True)
+
+
+@history_cli.command("maintain")
+def history_maintain_command():
+    """Prune old raw samples and hourly rows now (the background job does it anyway)."""
+    from .history.retention import maintain
+
+    report = maintain(force=True)
+    if not report.ran:
+        raise click.ClickException(f"Skipped: {report.reason}.")
+    click.echo(f"Deleted {report.raw_deleted} raw samples and {report.hourly_deleted} "
+               "hourly rows.")

@@ -120,6 +120,12 @@ class Settings:
     reconcile_interval_seconds: float
     deploy_grace_seconds: float
     status_poll_seconds: int
+    # Performance history (dashboard/history/): README, "Performance history".
+    history_sample_seconds: int
+    history_raw_hours: int
+    history_hourly_days: int
+    history_maintenance_seconds: float
+    history_backfill: bool
     page_size: int
     max_config_bytes: int
     max_content_length: int
@@ -155,6 +161,11 @@ class Settings:
             "RECONCILE_INTERVAL_SECONDS": self.reconcile_interval_seconds,
             "DEPLOY_GRACE_SECONDS": self.deploy_grace_seconds,
             "STATUS_POLL_SECONDS": self.status_poll_seconds,
+            "HISTORY_SAMPLE_SECONDS": self.history_sample_seconds,
+            "HISTORY_RAW_HOURS": self.history_raw_hours,
+            "HISTORY_HOURLY_DAYS": self.history_hourly_days,
+            "HISTORY_MAINTENANCE_SECONDS": self.history_maintenance_seconds,
+            "HISTORY_BACKFILL": self.history_backfill,
             "PAGE_SIZE": self.page_size,
             "MAX_CONFIG_BYTES": self.max_config_bytes,
             "MAX_CONTENT_LENGTH": self.max_content_length,
@@ -248,6 +259,12 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         reconcile_interval_seconds=_float(env, "RECONCILE_INTERVAL_SECONDS", 15.0),
         deploy_grace_seconds=_float(env, "DEPLOY_GRACE_SECONDS", 120.0),
         status_poll_seconds=_int(env, "STATUS_POLL_SECONDS", 5),
+        # Raw samples at most once a minute per bot: a smaller value would only grow the table.
+        history_sample_seconds=_at_least(env, "HISTORY_SAMPLE_SECONDS", 60, 60),
+        history_raw_hours=_at_least(env, "HISTORY_RAW_HOURS", 48, 1),
+        history_hourly_days=_at_least(env, "HISTORY_HOURLY_DAYS", 400, 1),
+        history_maintenance_seconds=_float(env, "HISTORY_MAINTENANCE_SECONDS", 300.0),
+        history_backfill=_bool(env.get("HISTORY_BACKFILL"), default=True),
         page_size=_int(env, "PAGE_SIZE", 50),
         max_config_bytes=_int(env, "MAX_CONFIG_BYTES", 64 * 1024),
         max_content_length=_int(env, "MAX_CONTENT_LENGTH", 2 * 1024 * 1024),

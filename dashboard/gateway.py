@@ -90,7 +90,7 @@ class Hummingbot:
             client_from_settings(app.config, breaker=self.breaker) if self.configured else None
         )
         self.feed = StatusFeed(self._fetch_status, app.config["STATUS_CACHE_SECONDS"],
-                               fetch_exited=self._fetch_exited, on_fresh=self._record,
+                               fetch_exited=self._fetch_exited, on_fresh=self._record_snapshot,
                                stuck_after=app.config["DEPLOY_GRACE_SECONDS"])
         self._recorded: tuple[str, float] | None = None  # (facts, when) recorded last
         self._record_lock = threading.Lock()
@@ -108,6 +108,9 @@ class Hummingbot:
 
     def _fetch_exited(self) -> list[str]:
         return [container.name for container in self.require_client().exited_containers()]
+
+    def _record_snapshot(self, snapshot: LiveSnapshot) -> None:
+        record_snapshot(snapshot, record_status=self._record)
 
     def _record(self, snapshot: LiveSnapshot) -> None:
         facts = json.dumps(_live_facts(snapshot), sort_keys=True)
@@ -127,6 +130,17 @@ def hummingbot() -> Hummingbot:
 # Three equality joins (instance name; plain name or `hummingbot-<name>` for bots from before
 # instance names were stored) instead of one OR-join: PostgreSQL hash-joins each, where the OR
 # forced a nested loop of every bot against every live bot (2 s at 10,000 x 2,000).
+# Follows a CTE `live` with a `live_name` column; shared with history sampling.
+MATCHED_LIVE = """
+    matched AS (
+        SELECT b.id, l.* FROM bots b JOIN live l ON b.instance_name = l.live_name
+        UNION ALL
+        SELECT b.id, l.* FROM bots b JOIN live l ON b.name = l.live_name
+        WHERE b.instance_name IS NULL
+        UNION ALL
+        SELECT b.id, l.* FROM bots b JOIN live l ON 'hummingbot-' || b.name = l.live_name
+        WHERE b.instance_name IS NULL
+    )"""
 # Then every bot's badge from status.py's badge_rule, tabulated (:rules), with the facts this
 # snapshot gives: seen live, crashed (an exited container), absent, or not listed yet since
 # its deploy ("awaiting"). Only rows whose badge or facts changed are written; `updated_at`
@@ -138,16 +152,8 @@ RECORD_STATUS = text("""
     WITH live AS (
         SELECT * FROM jsonb_to_recordset(CAST(:live AS jsonb)) AS l(
             live_name text, word text, pnl float8, volume float8, error_log text, live bool)
-    ), found AS (
-        SELECT b.id, l.* FROM bots b JOIN live l ON b.instance_name = l.live_name
-        UNION ALL
-        SELECT b.id, l.* FROM bots b JOIN live l ON b.name = l.live_name
-        WHERE b.instance_name IS NULL
-        UNION ALL
-        SELECT b.id, l.* FROM bots b JOIN live l ON 'hummingbot-' || b.name = l.live_name
-        WHERE b.instance_name IS NULL
-    ), matched AS (
-        SELECT DISTINCT ON (id) * FROM found ORDER BY id, live DESC
+    ), """ + MATCHED_LIVE + """, first_match AS (
+        SELECT DISTINCT ON (id) * FROM matched ORDER BY id, live DESC
     ), facts AS (
         SELECT b.id, f.*, r.badge,
                r.badge = ANY(:attention)
@@ -160,7 +166,7 @@ RECORD_STATUS = text("""
                b.live_state AS was_seen, b.pnl_quote AS was_pnl,
                b.volume_quote AS was_volume, b.error_log AS was_error_log,
                b.start_requested_at IS NOT NULL AS starting
-        FROM bots b LEFT JOIN matched m ON m.id = b.id
+        FROM bots b LEFT JOIN first_match m ON m.id = b.id
         CROSS JOIN LATERAL (SELECT
             coalesce(m.live, false) AS is_live,
             coalesce(m.word, CASE
@@ -198,7 +204,7 @@ RECORD_STATUS = text("""
         last_seen_at = CASE WHEN c.touch_seen THEN :now ELSE bots.last_seen_at END
     FROM changed c
     WHERE bots.id = c.id
-""")
+""")  # noqa: S608 - constant SQL pieces; values are bound
 
 
 def _live_facts(snapshot: LiveSnapshot) -> list[dict]:
@@ -232,27 +238,54 @@ def record_last_seen(snapshot: LiveSnapshot, facts: str | None = None) -> None:
         log.warning("could not record the status snapshot", exc_info=True)
 
 
-def start_periodic_reconcile(app: Flask) -> None:
-    """Reconcile every RECONCILE_INTERVAL_SECONDS in a daemon thread of this process.
+def record_snapshot(snapshot: LiveSnapshot, record_status=record_last_seen) -> None:
+    """Everything a fresh status snapshot is stored for: the badges and last-seen statuses,
+    then (at most once a sample period, fleet-wide) performance samples. No call to
+    Hummingbot."""
+    record_status(snapshot)
+    from .history.sampling import record_samples
 
-    Every process may run one; a PostgreSQL advisory lock lets only one reconcile at a time.
-    """
-    interval = app.config["RECONCILE_INTERVAL_SECONDS"]
+    try:
+        record_samples(snapshot)
+    except SQLAlchemyError:
+        db.session.rollback()
+        log.warning("could not record performance samples", exc_info=True)
+
+
+def _every(app: Flask, name: str, interval: float, job) -> None:
+    """Run `job()` every `interval` seconds in a daemon thread of this process (never when
+    `interval` <= 0). Every process may run one; the job takes its own advisory lock."""
     if interval <= 0:
         return
 
     def loop() -> None:
-        from .lifecycle import reconcile
-
         while True:
             try:
                 with app.app_context():
-                    reconcile(actor="reconcile")
+                    job()
             except Exception:  # keep the loop alive whatever one pass hit
-                log.exception("periodic reconcile failed")
+                log.exception("periodic %s failed", name)
             time.sleep(interval)
 
-    threading.Thread(target=loop, name="reconcile", daemon=True).start()
+    threading.Thread(target=loop, name=name, daemon=True).start()
+
+
+def start_periodic_reconcile(app: Flask) -> None:
+    """Reconcile every RECONCILE_INTERVAL_SECONDS; one process at a time (advisory lock).
+    Reconcile also records the snapshot it fetched: last-seen statuses and samples."""
+    from .lifecycle import reconcile
+
+    _every(app, "reconcile", app.config["RECONCILE_INTERVAL_SECONDS"],
+           lambda: reconcile(actor="reconcile"))
+
+
+def start_periodic_history(app: Flask) -> None:
+    """Prune (and backfill) the performance history; the job itself runs at most once per
+    HISTORY_MAINTENANCE_SECONDS fleet-wide, whichever process wakes first."""
+    from .history.retention import maintain
+
+    interval = app.config["HISTORY_MAINTENANCE_SECONDS"]
+    _every(app, "history", min(interval, 60.0), maintain)
 
 
 def init_app(app: Flask) -> None:
@@ -272,4 +305,5 @@ def init_app(app: Flask) -> None:
         with lock:
             if not started.is_set():
                 start_periodic_reconcile(app)
+                start_periodic_history(app)
                 started.set()

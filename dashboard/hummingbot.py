@@ -644,6 +644,28 @@ class HummingbotClient:
             raise self._shape(op, "data is not a list of runs")
         return [BotRun.from_payload(run) for run in data]
 
+    def controller_performance_history(
+        self, bot_name: str, *, end_time: datetime | None = None, cursor: str | None = None,
+        limit: int = 1000,
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """One page (newest first) of the performance snapshots Hummingbot's server stored for
+        a bot (every 5 minutes while it ran), and the cursor of the next page or None. Servers
+        from before mid-2026 lack the route: a HummingbotError like any other."""
+        op = "GET /bot-orchestration/controller-performance-history"
+        params: dict[str, Any] = {"bot_name": bot_name, "limit": limit, "interval": "5m"}
+        if end_time is not None:
+            params["end_time"] = end_time.isoformat()
+        if cursor is not None:
+            params["cursor"] = cursor
+        body = self._call("GET", "/bot-orchestration/controller-performance-history",
+                          params=params).body
+        data = self._data_envelope(body, op)
+        if not isinstance(data, list) or not all(isinstance(row, dict) for row in data):
+            raise self._shape(op, "data is not a list of snapshots")
+        pagination = body.get("pagination") if isinstance(body.get("pagination"), dict) else {}
+        next_cursor = pagination.get("next_cursor") if pagination.get("has_more") else None
+        return data, next_cursor if isinstance(next_cursor, str) else None
+
     def accounts(self) -> list[str]:
         """Credentials profiles Hummingbot knows (our account identifiers)."""
         body = self._call("GET", "/accounts/").body

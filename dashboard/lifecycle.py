@@ -20,7 +20,7 @@ from flask import current_app
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 
-from .gateway import hummingbot, record_last_seen
+from .gateway import hummingbot, record_snapshot
 from .hummingbot import (
     DEFAULT_IMAGE,
     DeployResult,
@@ -562,7 +562,7 @@ def reconcile(actor: str = "reconcile", only: str | None = None) -> ReconcileRep
     if only is None:
         report.orphans = orphans(db.session.scalars(select(Bot)).all(), snapshot)
     db.session.commit()
-    record_last_seen(snapshot)
+    record_snapshot(snapshot)
     return report
 
 

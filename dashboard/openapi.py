@@ -129,9 +129,61 @@ def _refusals(*extra: str) -> dict[str, Any]:
                             "see Retry-After."),
     }
     if "404" in extra:
-        responses["404"] = _json(error, "No such bot, or not one this login may see (the same "
-                                        "answer either way).")
+        responses["404"] = _json(error, "No such bot or account, or not one this login may "
+                                        "see (the same answer either way).")
     return responses
+
+
+HISTORY = {
+    "type": "object",
+    "required": ["account", "bot_id", "first_day", "last_day", "rows", "totals"],
+    "properties": {
+        "account": {"type": "string"},
+        "bot_id": NULLABLE_STRING,
+        "first_day": {"type": "string", "format": "date"},
+        "last_day": {"type": "string", "format": "date"},
+        "rows": {"type": "array", "items": {
+            "type": "object",
+            "description": "One UTC day of one controller of one bot; amounts in `quote`.",
+            "required": ["date", "account", "bot_id", "bot_name", "controller", "quote",
+                         "realized_pnl", "unrealized_pnl_change", "global_pnl", "volume"],
+            "properties": {
+                "date": {"type": "string", "format": "date"},
+                "account": {"type": "string"}, "bot_id": {"type": "string"},
+                "bot_name": {"type": "string"}, "controller": {"type": "string"},
+                "quote": {"type": "string"}, "realized_pnl": {"type": "number"},
+                "unrealized_pnl_change": {"type": "number"}, "global_pnl": {"type": "number"},
+                "volume": {"type": "number"},
+            },
+        }},
+        "totals": {"type": "object", "description": "Sums of the rows per quote currency.",
+                   "additionalProperties": {"type": "object"}},
+    },
+}
+
+
+def _period() -> list[dict[str, Any]]:
+    return [
+        _query("from", "First UTC day, YYYY-MM-DD (default: 29 days before today).",
+               format="date", maxLength=10),
+        _query("to", "Last UTC day, YYYY-MM-DD (default: today); at most 3660 days in all.",
+               format="date", maxLength=10),
+    ]
+
+
+def _history_path(operation: str, summary: str, name: str, description: str,
+                  pattern: str) -> dict[str, Any]:
+    return {"get": {
+        "operationId": operation,
+        "summary": summary,
+        "parameters": [{"name": name, "in": "path", "required": True, "description": description,
+                        "schema": {"type": "string", "minLength": 1, "maxLength": 256,
+                                   "pattern": pattern}}, *_period()],
+        "responses": {
+            "200": _json(HISTORY, "Daily rows per bot and controller, and their totals."),
+            **_refusals("404"),
+        },
+    }}
 
 
 def _query(name: str, description: str, **schema: Any) -> dict[str, Any]:
@@ -213,6 +265,13 @@ def document() -> dict[str, Any]:
                     **_refusals("404"),
                 },
             }},
+            "/api/accounts/{account}/history": _history_path(
+                "accountHistory", "An account's performance, day by day (the statement).",
+                "account", "An account identifier: clients only their own.",
+                "^[A-Za-z0-9_-]+$"),
+            "/api/bots/{bot_id}/history": _history_path(
+                "botHistory", "One bot's performance across its runs, day by day.",
+                "bot_id", "A bot this login may see.", "^[A-Za-z0-9_-]+$"),
             "/api/openapi.json": {"get": {
                 "operationId": "openapiDocument",
                 "summary": "This document.",

@@ -21,6 +21,7 @@ import threading
 import time
 import warnings
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import requests
@@ -52,6 +53,10 @@ def start_database(tmp: Path, name: str = "bm_bench") -> str:
             server = pgserver.get_server(tmp / "pg", cleanup_mode="delete")
         server_url = server.get_uri().replace("postgresql://", "postgresql+psycopg2://", 1)
     url = sa.engine.make_url(server_url)
+    # Its own name on a shared server (BENCH_DB_NAME), so two benches never drop each other's.
+    name = os.environ.get("BENCH_DB_NAME", "bm_bench")
+    if not name.replace("_", "").isalnum():
+        raise SystemExit("BENCH_DB_NAME: letters, digits and _ only")
     admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
@@ -83,7 +88,9 @@ def seed_bots(url: str, count: int, accounts: int = 200, live: int = 0) -> None:
     engine = sa.create_engine(url)
     with engine.begin() as conn:
         conn.execute(sa.text("ALTER TABLE bot_events DISABLE TRIGGER bot_events_append_only"))
-        conn.execute(sa.text("TRUNCATE batch_items, batches, bot_versions, bot_events, bots"))
+        conn.execute(sa.text("TRUNCATE batch_items, batches, bot_versions, bot_events, "
+                             "performance_segments, performance_latest, performance_backfills, "
+                             "performance_points, bots"))
         conn.execute(sa.text("ALTER TABLE bot_events ENABLE TRIGGER bot_events_append_only"))
         conn.execute(sa.text("""
             INSERT INTO bots (id, name, account_identifier, strategy, connector, pair, config,
@@ -106,6 +113,97 @@ def seed_bots(url: str, count: int, accounts: int = 200, live: int = 0) -> None:
         """))
         conn.execute(sa.text("ANALYZE bots; ANALYZE bot_events"))
     engine.dispose()
+
+
+def seed_history(url: str, raw_hours: int, days: int) -> dict[str, int]:
+    """Performance history for every live bot, written set-based (INSERT ... SELECT over
+    generate_series): a raw sample a minute for `raw_hours`, hourly rows for `days`, daily
+    rows for `days`, one run each. Returns rows per resolution."""
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("""
+            INSERT INTO performance_segments (bot_id, instance_name, started_at)
+            SELECT id, instance_name, date_trunc('day', now()) - make_interval(days => :days)
+            FROM bots WHERE instance_name IS NOT NULL
+        """), {"days": days})
+        for resolution, step, span in ((0, "1 minute", f"{raw_hours} hours"),
+                                       (1, "1 hour", f"{days} days"),
+                                       (2, "1 day", f"{days} days")):
+            scale = {0: 1.0, 1: 60.0, 2: 1440.0}[resolution]
+            conn.execute(sa.text("""
+                INSERT INTO performance_points
+                    (bot_id, resolution, at, controller, realized, unrealized, global_pnl, volume)
+                SELECT b.id, :resolution, t, 'pmm_1', r, u, r + u, v
+                FROM (SELECT id FROM bots WHERE instance_name IS NOT NULL ORDER BY id) b
+                CROSS JOIN generate_series(
+                    date_trunc(CASE :resolution WHEN 0 THEN 'minute' WHEN 1 THEN 'hour'
+                                                ELSE 'day' END, now())
+                        - CAST(:span AS interval),
+                    now(), CAST(:step AS interval)) AS t
+                CROSS JOIN LATERAL (SELECT (random() - 0.45) * 0.01 * :scale AS r,
+                                           (random() - 0.5) * 0.004 * sqrt(:scale) AS u,
+                                           random() * 20 * :scale AS v, b.id AS dep) x
+            """), {"resolution": resolution, "span": span, "step": step, "scale": scale})
+        conn.execute(sa.text("""
+            INSERT INTO performance_latest (bot_id, controller, segment_id, sampled_at, realized,
+                unrealized, global_pnl, volume, total_realized, total_unrealized,
+                total_global_pnl, total_volume)
+            SELECT p.bot_id, p.controller, s.id, now(), 0, 0, 0, 0, sum(p.realized),
+                   sum(p.unrealized), sum(p.global_pnl), sum(p.volume)
+            FROM performance_points p JOIN performance_segments s ON s.bot_id = p.bot_id
+            WHERE p.resolution = 2 GROUP BY p.bot_id, p.controller, s.id
+        """))
+        conn.execute(sa.text("ANALYZE performance_points; ANALYZE performance_latest; "
+                             "ANALYZE performance_segments"))
+        counts = dict(conn.execute(sa.text(
+            "SELECT resolution, count(*) FROM performance_points GROUP BY 1")).all())
+    engine.dispose()
+    return counts
+
+
+def storage_figures(url: str, counts: dict[int, int], bots_with_history: int,
+                    raw_hours: int) -> str:
+    """Bytes per row (table, TOAST and indexes, measured) -> steady-state cost per 1,000 bots:
+    raw rows for the window, then 24 hourly and 1 daily row per controller and day."""
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        total = conn.scalar(sa.text("SELECT pg_total_relation_size('performance_points')"))
+    engine.dispose()
+    rows = sum(counts.values())
+    per_row = total / rows
+    per_day_1000 = 25 * 1000 * per_row  # after rollups: 24 hourly + 1 daily rows per bot
+    raw_1000 = raw_hours * 60 * 1000 * per_row  # the raw window, a constant
+    return (f"performance_points: {total / 2**30:.2f} GiB for {rows:,} rows "
+            f"({per_row:.0f} bytes/row incl. indexes; {bots_with_history} bots with history)\n"
+            f"Storage per 1,000 bots (one controller each): {per_day_1000 / 2**20:.1f} MiB per "
+            f"day after rollups ({per_day_1000 * 365 / 2**30:.2f} GiB per year; after the "
+            f"hourly window only the daily row stays: {1000 * per_row * 365 / 2**20:.1f} MiB "
+            f"per year), plus {raw_1000 / 2**20:.0f} MiB for the {raw_hours} h of raw samples")
+
+
+def time_sampling(url: str, simulator_url: str, periods: int = 3) -> list[float]:
+    """Record `periods` sample periods of the simulator's live fleet, in process; ms each."""
+    from dashboard import create_app
+    from dashboard.gateway import hummingbot
+    from dashboard.history.sampling import record_samples
+    from dashboard.models import db
+    from dashboard.registry import utcnow
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "RECONCILE_INTERVAL_SECONDS": 0,
+                      "HISTORY_MAINTENANCE_SECONDS": 0, "HUMMINGBOT_API_URL": simulator_url,
+                      "HUMMINGBOT_API_USERNAME": SIM_USER,
+                      "HUMMINGBOT_API_PASSWORD": SIM_PASSWORD, "STATUS_CACHE_SECONDS": 0})
+    timings = []
+    with app.app_context():
+        start = utcnow()
+        for period in range(periods):
+            snapshot = hummingbot().feed.snapshot(record=False)
+            started = time.perf_counter()
+            report = record_samples(snapshot, now=start + timedelta(minutes=period + 1))
+            timings.append((time.perf_counter() - started) * 1000)
+            assert report.ran, report.reason
+        db.engine.dispose()
+    return timings
 
 
 def seed_simulator(state, live: int) -> None:
@@ -253,6 +351,9 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=8, help="concurrent clients")
     parser.add_argument("--bots", type=int, default=10_000)
     parser.add_argument("--live", type=int, default=2_000)
+    parser.add_argument("--raw-hours", type=int, default=48, help="raw history per live bot")
+    parser.add_argument("--history-days", type=int, default=365,
+                        help="hourly and daily history per live bot")
     args = parser.parse_args()
 
     import tempfile
@@ -267,12 +368,20 @@ def main() -> int:
     simulator = start_simulator("127.0.0.1", 0, username=SIM_USER, password=SIM_PASSWORD)
     seed_simulator(simulator.state, args.live)
     simulator.state.configure(warmup_seconds=0)
+    started = time.perf_counter()
+    counts = seed_history(url, args.raw_hours, args.history_days)
+    print(f"History for the {args.live} live bots: {counts.get(0, 0):,} raw, "
+          f"{counts.get(1, 0):,} hourly, {counts.get(2, 0):,} daily rows "
+          f"(generated in {time.perf_counter() - started:.0f} s)")
+    storage = storage_figures(url, counts, args.live, args.raw_hours)
+    sampling = time_sampling(url, simulator.url)
 
     refresh = 2.0
     env = {
         "HUMMINGBOT_API_URL": simulator.url, "HUMMINGBOT_API_USERNAME": SIM_USER,
         "HUMMINGBOT_API_PASSWORD": SIM_PASSWORD, "STATUS_CACHE_SECONDS": str(refresh),
         "RECONCILE_INTERVAL_SECONDS": "0", "SQL_COUNT_HEADER": "1", "LOG_LEVEL": "WARNING",
+        "HISTORY_MAINTENANCE_SECONDS": "0",
         "HUMMINGBOT_READ_TIMEOUT": "2", "HUMMINGBOT_CONNECT_TIMEOUT": "1",
     }
     server = ServerProcess(url, gunicorn_config=str(ROOT / "gunicorn.conf.py"), **env).start()
@@ -292,6 +401,11 @@ def main() -> int:
             ("GET /bots?status=needs_attention&sort=-pnl", "/bots?status=needs_attention&sort=-pnl",
              None),
             ("GET /api/bots?status=missing", "/api/bots?status=missing", None),
+            ("GET /bots/bot-00042?range=24h (chart)", "/bots/bot-00042?range=24h", None),
+            ("GET /bots/bot-00042?range=all (chart)", "/bots/bot-00042?range=all", None),
+            ("GET /accounts/account_042", "/accounts/account_042", None),
+            ("GET /api/accounts/account_042/history", "/api/accounts/account_042/history",
+             None),
         ]
         baseline = measure(sessions, base + "/healthz", args.seconds)
         results = [(name, measure(sessions, base + path, args.seconds, headers))
@@ -300,6 +414,13 @@ def main() -> int:
               f"{args.seconds:.0f} s per route (half alone, half with {args.clients} clients); "
               "the load generator shares the machine's 2 cores")
         print_table([("GET /healthz (baseline)", baseline), *results], baseline, args.clients)
+        print(f"\n{'route':<44}{'median ms alone':>16}{'x baseline':>12}  (target <= 2.5x)")
+        for name, m in results:
+            print(f"{name:<44}{m.alone.median_ms:>16.2f}"
+                  f"{m.alone.median_ms / baseline.alone.median_ms:>11.2f}x")
+        print(f"\nRecording one sample period of {args.live} live bots (in process, "
+              f"fixed statements): {', '.join(f'{t:.0f}' for t in sampling)} ms")
+        print(storage)
 
         # The triage view: needs attention first, by PnL, against the trivial endpoint.
         triage = dict(results)[TRIAGE_NAME]

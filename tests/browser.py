@@ -7,6 +7,7 @@ missing browser fails them.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -68,7 +69,10 @@ def log_in(page, server, username: str, password: str | None = None) -> None:
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", password or TEST_PASSWORD)
     page.click("button[type=submit]")
-    page.wait_for_url("**/bots")
+    page.wait_for_url(LANDING)  # admins land on the list, clients on their account
+
+
+LANDING = re.compile(r"/(bots|accounts/[A-Za-z0-9_-]+)$")
 
 
 def screenshot(page, name: str) -> Path:

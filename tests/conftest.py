@@ -77,6 +77,7 @@ def base_config(database_url: str, **overrides) -> dict:
         "WTF_CSRF_ENABLED": False,
         "HUMMINGBOT_API_URL": None,
         "RECONCILE_INTERVAL_SECONDS": 0,  # tests call reconcile themselves
+        "HISTORY_MAINTENANCE_SECONDS": 0,  # and history maintenance
         "HTMX_SOURCE": "local",
         "REQUIRE_ADMIN_MFA": False,  # tests/test_mfa.py turns it on where it is the subject
         "BATCH_WORKERS": 0,  # tests run batch items themselves (executor.run_pending)
@@ -216,8 +217,12 @@ def committed_app(migrated, accounts, simulator) -> Iterator[Flask]:
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                 "WHERE datname = current_database() AND pid <> pg_backend_pid()"))
             # TRUNCATE skips the append-only row trigger on purpose: this is test cleanup.
-            conn.execute(sa.text("TRUNCATE batch_items, batches, bot_versions, bot_events, "
-                                 "bots, login_throttle"))
+            conn.execute(sa.text(
+                "TRUNCATE batch_items, batches, bot_versions, bot_events, performance_segments, "
+                "performance_points, performance_latest, performance_backfills, bots, "
+                "login_throttle"))
+            conn.execute(sa.text(
+                "UPDATE performance_clock SET sampled_at = NULL, maintained_at = NULL"))
             conn.execute(sa.text(
                 "UPDATE users SET session_generation = 0, active = true"
             ))
@@ -229,6 +234,7 @@ def server_env(simulator) -> dict[str, str]:
     """Environment for a dashboard server process talking to this test's simulator."""
     env = {key: str(value) for key, value in simulator_config(simulator.server).items()}
     env["RECONCILE_INTERVAL_SECONDS"] = "0"  # tests that want it turn it on
+    env["HISTORY_MAINTENANCE_SECONDS"] = "0"
     return env
 
 

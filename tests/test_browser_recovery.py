@@ -113,6 +113,8 @@ def test_admin_adopts_the_orphan_and_the_client_sees_it_running(chromium, server
     page = context.new_page()
     csp_client = CspWatcher(page)
     log_in(page, server, "sharp")
+    page.wait_for_url("**/accounts/client_sharp")  # clients land on their account's page
+    page.goto(server.url + "/bots")
     row = page.locator("#bot-sharp-grid")
     assert row.locator(".badge").inner_text() == "Running"
     assert page.locator("nav >> text=Recovery").count() == 0

@@ -60,6 +60,8 @@ def test_admin_creates_a_bot_and_a_client_sees_only_its_own(chromium, server):
     page = context.new_page()
     csp_client = CspWatcher(page)
     log_in(page, server, "sharp")
+    page.wait_for_url("**/accounts/client_sharp")  # clients land on their account's page
+    page.goto(server.url + "/bots")
     assert page.locator("#bot-sharp-pmm").is_visible()
     assert page.locator("#bot-other-bot").count() == 0
     assert page.locator("text=Edit").count() == 0

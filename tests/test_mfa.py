@@ -205,7 +205,8 @@ def test_disabling_needs_the_password_and_a_current_code(app, client, login, acc
     assert not stored.mfa_enabled and stored.totp_secret is None
     assert stored.session_generation > generation and is_logged_in(browser)
     browser.post("/logout")
-    assert password_step(browser).headers["Location"] == "/bots"  # password alone again
+    # Password alone again (a client: it lands on its account's page).
+    assert password_step(browser).headers["Location"] == "/accounts/client_sharp"
 
 
 @pytest.fixture
@@ -279,7 +280,8 @@ def test_reset_mfa_from_the_command_line(app, client, login, accounts, caplog):
     stored = find_user("mfa-user")
     assert not stored.mfa_enabled and stored.totp_secret is None
     assert not is_logged_in(browser)  # its sessions ended
-    assert password_step(client).headers["Location"] == "/bots"  # enrols again from here
+    # Enrols again from here (a client: it lands on its account's page).
+    assert password_step(client).headers["Location"] == "/accounts/client_sharp"
     reset = [r for r in caplog.records if getattr(r, "event", None) == "mfa_reset"]
     assert reset and reset[-1].username == "mfa-user" and reset[-1].actor == "cli"
     missing = app.test_cli_runner().invoke(args=["users", "reset-mfa", "nobody"])

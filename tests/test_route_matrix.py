@@ -26,6 +26,8 @@ LOGGED_IN = {
     "bots.home", "bots.index", "bots.detail", "api.list_bots", "api.get_bot",
     "openapi.document", "auth.change_password", "auth.account_mfa",
     "versions.index", "versions.show", "versions.api_list",
+    "history.account", "history.account_statement", "history.bot_statement",
+    "history.api_account_history", "history.api_bot_history",
 }
 # Public routes that send an anonymous visitor to the login page by design: logout ends there,
 # and the code step of a login without a pending password step starts over there.
@@ -41,7 +43,7 @@ ADMIN = {
 }
 # A value for every URL argument any route takes. `bot_id` is client A's bot.
 SAMPLES = {"bot_id": "sharp-bot", "instance_name": "orphan-bot", "filename": "app.css",
-           "number": "1", "batch_id": "sample-batch"}
+           "number": "1", "batch_id": "sample-batch", "account": "client_sharp"}
 SECRETS_OF_A = ("sharp-only", "client_sharp")
 ANONYMOUS_STATUS = {"json": 401, "page": 302}
 
@@ -137,7 +139,8 @@ def test_route_matrix(app, client, login, world, simulator, endpoint, method, va
 
         url = url_for(endpoint, **values)
     is_api = url.startswith("/api/")
-    bot_scoped = "bot_id" in values
+    # Scoped to client A: one of its bots, or its account's history.
+    bot_scoped = "bot_id" in values or "account" in values
     label = f"{method} {url}"
 
     # --- anonymous
@@ -180,7 +183,9 @@ def test_route_matrix(app, client, login, world, simulator, endpoint, method, va
     else:
         assert response.status_code < 500 and response.status_code not in (401, 403, 404), label
         if bot_scoped and method == "GET":
-            assert response.status_code == 200 and "sharp-only" in response.get_data(as_text=True)
+            body = response.get_data(as_text=True)
+            assert response.status_code == 200, label
+            assert any(mine in body for mine in (*SECRETS_OF_A, "sharp-bot")), label
     assert _state() == before, f"{label}: client A changed something"
 
     # --- admin

@@ -11,6 +11,7 @@ import binascii
 import json
 import secrets
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, Flask, Response, g, request
@@ -386,6 +387,32 @@ def create_api_app(state: SimulatorState, username: str, password: str) -> Flask
                 "offset": offset,
             }
         )
+
+    @route("/bot-orchestration/controller-performance-history", "performance_history", ["GET"])
+    def performance_history():
+        limit = query_int("limit", 100)
+        if limit > 1000:
+            raise RequestInvalid([_error("less_than_equal", ["query", "limit"],
+                                         "Input should be less than or equal to 1000", limit)])
+        interval = request.args.get("interval", "5m")
+        minutes = {"5m": 5, "15m": 15, "30m": 30, "1h": 60, "4h": 240, "12h": 720, "1d": 1440}
+        if interval not in minutes:
+            raise RequestInvalid([_error(
+                "string_pattern_mismatch", ["query", "interval"],
+                "String should match pattern '^(5m|15m|30m|1h|4h|12h|1d)$'", interval)])
+        try:
+            start, end = (datetime.fromisoformat(request.args[key]) if request.args.get(key)
+                          else None for key in ("start_time", "end_time"))
+        except ValueError as exc:
+            return detail(f"Invalid datetime format: {exc}", 400)
+        start, end = (t.replace(tzinfo=UTC) if t is not None and t.tzinfo is None else t
+                      for t in (start, end))
+        rows, cursor, has_more = state.performance_history(
+            bot_name=request.args.get("bot_name"), controller_id=request.args.get("controller_id"),
+            limit=limit, cursor=request.args.get("cursor"), start=start, end=end,
+            interval_minutes=minutes[interval])
+        return json_response({"status": "success", "data": rows, "pagination": {
+            "next_cursor": cursor, "has_more": has_more, "limit": limit, "interval": interval}})
 
     @route("/bot-orchestration/bot-runs/<run_id>", "bot_run", ["GET", "DELETE"])
     def bot_run(run_id: str):

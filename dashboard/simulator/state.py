@@ -329,6 +329,7 @@ class SimulatorState:
             self._faults: dict[str, Fault] = {}
             self._counts: Counter[str] = Counter()
             self._bot_calls: Counter[tuple[str, str]] = Counter()
+            self._performance_dumps: list[dict[str, Any]] = []  # newest last
             self._wake_sleepers()
             if seed_demo:
                 self._seed_demo()
@@ -643,6 +644,57 @@ class SimulatorState:
                 },
             }
 
+    # ------------------------------------------------------- stored performance (server DB)
+    def dump_performance(self, at: datetime | None = None) -> int:
+        """What the real server's 5-minute dump loop stores: one snapshot per controller of
+        every live bot (not stopping), stamped `at` (UTC; default now). Tests call it to build
+        Hummingbot's own history; returns how many snapshots were stored."""
+        with self._lock:
+            now = self._advance()
+            stamp = at or utc_now()
+            if stamp.tzinfo is None:  # naive means UTC
+                stamp = stamp.replace(tzinfo=UTC)
+            stored = 0
+            for bot in self._bots.values():
+                if not bot.live or bot.stopping_until is not None:
+                    continue
+                for controller, report in self._status_of(bot, now)["performance"].items():
+                    self._performance_dumps.append({
+                        "timestamp": stamp.isoformat(), "bot_name": bot.name,
+                        "controller_id": controller, "status": report["status"],
+                        "performance": report["performance"], "custom_info": {}})
+                    stored += 1
+            return stored
+
+    def performance_history(self, *, bot_name: str | None, controller_id: str | None,
+                            limit: int, cursor: str | None, start: datetime | None,
+                            end: datetime | None, interval_minutes: int):
+        """GET /bot-orchestration/controller-performance-history, as the server's repository
+        answers it: newest first, `limit` after sampling one row per interval, a cursor."""
+        with self._lock:
+            rows = []
+            for row in reversed(self._performance_dumps):
+                at = datetime.fromisoformat(row["timestamp"])
+                if (bot_name and row["bot_name"] != bot_name) or (
+                        controller_id and row["controller_id"] != controller_id):
+                    continue
+                if (start and at < start) or (end and at > end):
+                    continue
+                if cursor and at >= datetime.fromisoformat(cursor.replace("Z", "+00:00")):
+                    continue
+                rows.append(row)
+            rows = rows[: limit * max(1, interval_minutes // 5) + 1]
+            sampled, last = [], None
+            for row in rows:
+                at = datetime.fromisoformat(row["timestamp"])
+                if last is None or interval_minutes <= 5 or \
+                        (last - at).total_seconds() / 60 >= interval_minutes:
+                    sampled.append(json.loads(json.dumps(row)))
+                    last = at
+            has_more = len(sampled) > limit
+            sampled = sampled[:limit]
+            return sampled, (sampled[-1]["timestamp"] if has_more and sampled else None), has_more
+
     def start_bot(self, name: str) -> dict[str, Any]:
         with self._lock:
             self._bot_calls[("start", name)] += 1
@@ -652,6 +704,7 @@ class SimulatorState:
                 return {"success": False, "message": f"Bot {name} not found"}
             if bot.stopping_until is None and not bot.trading:
                 bot.trading = True
+                bot.started_at = self.clock()  # Hummingbot counts a new run from zero
                 bot.log("INFO", "Start command received: resuming controllers")
             return {"success": True}
 

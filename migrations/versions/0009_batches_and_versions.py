@@ -4,7 +4,7 @@ bot_versions keeps each definition as it was before an edit replaced it. A batch
 action an operator confirmed; its items are work rows claimed with FOR UPDATE SKIP LOCKED.
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 Create Date: 2026-11-30
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0009"
-down_revision = "0007"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,41 @@
+"""Pure pieces of the history: amounts, coarser buckets that keep totals, SVG that escapes."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+
+from dashboard.history.charts import amount, line_chart, sparkline
+from dashboard.history.services import MAX_POINTS, Series, _coarsen, _cumulate
+
+
+def test_amounts_have_one_rule():
+    assert amount(1234.5, "USDT") == "+1,234.50 USDT"
+    assert amount(-0.004, "USDT") == "0.00 USDT"  # never "-0.00"
+    assert amount(-2.5, "BTC") == "\u22122.50 BTC"
+    assert amount(99.999, "USDT", signed=False) == "100.00 USDT"
+    assert amount(None) == "\u2013"
+
+
+def test_coarser_buckets_keep_every_total():
+    start = datetime(2026, 1, 1)
+    rows = [(start + timedelta(days=i), (i % 7) - 3.1, float(i)) for i in range(400)]
+    merged = _coarsen(rows)
+    assert len(merged) <= MAX_POINTS
+    assert sum(r[1] for r in merged) == pytest.approx(sum(r[1] for r in rows))
+    assert sum(r[2] for r in merged) == pytest.approx(sum(r[2] for r in rows))
+    series = _cumulate(rows, total_pnl=100.0, total_volume=0.0)
+    assert series.points[-1][1] == pytest.approx(100.0)  # ends at the running total
+    assert series.change == pytest.approx(sum(r[1] for r in rows))
+
+
+def test_svg_escapes_its_labels():
+    now = datetime(2026, 1, 2)
+    series = Series(points=[(now - timedelta(hours=1), 1.0, 2.0)], runs=[now - timedelta(hours=2)],
+                    start=0.0, total_pnl=1.0, total_volume=2.0)
+    svg = str(line_chart(series, "USDT", since=now - timedelta(days=1), now=now,
+                         label='<script>"x"</script>'))
+    assert "<script>" not in svg and "&lt;script&gt;" in svg
+    assert "<title>Run started 2026-01-01 22:00 UTC</title>" in svg
+    assert 'aria-label="24 h: +1.00 USDT"' in str(sparkline([0.0, 1.0], "USDT"))
