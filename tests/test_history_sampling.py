@@ -43,7 +43,10 @@ def test_a_page_view_records_samples_with_no_extra_hummingbot_call(app, login, m
 
     assert login.as_admin().get("/bots").status_code == 200
 
-    assert simulator.state.request_counts() == {"GET /bot-orchestration/status": 1}
+    # The refresh's own calls (its status and, for crashed bots, its container listing):
+    # recording the samples added none.
+    assert simulator.state.request_counts() == {"GET /bot-orchestration/status": 1,
+                                                "GET /docker/exited-containers": 1}
     rows = points("sampled")
     assert {r.controller for r in rows} == {"pmm_a", "pmm_b"}
     assert sum(r.global_pnl for r in rows) == pytest.approx(

@@ -342,7 +342,8 @@ def test_at_10000_bots_counts_match_badges_and_statements_stay_constant(
     assert len(statements) <= 3  # one UPDATE for the whole fleet (+ savepoint bookkeeping)
     many = per_page()
     assert few == many
-    assert max(many.values()) <= 8, many
+    # A handful per page, never one per row: the page, its chips and totals, its sparklines.
+    assert max(many.values()) <= 10, many
 
     html = client.get("/bots").get_data(as_text=True)
     chips = chips_of(html)
