@@ -162,6 +162,8 @@ def test_clients_cannot_start_see_or_preview_batches(login, make_bot, app):
         assert client.post("/batches", data={"action": "stop", "ids": "pmm-btc"}) \
             .status_code == 404
         assert "/batches" not in client.get("/bots").get_data(as_text=True)
+    assert "/batches" not in login.as_client_a().get("/accounts/client_sharp").get_data(
+        as_text=True)  # no kill switch on a client's own account page
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Batch)) == 1
 
 
@@ -229,6 +231,8 @@ def test_the_kill_switch_stops_every_running_bot_of_one_account_and_no_other(
     client = _admin_client(committed_app)
     listing = client.get("/bots?account=client_sharp").get_data(as_text=True)
     assert "Kill switch: stop every running bot of client_sharp" in listing
+    account_page = client.get("/accounts/client_sharp").get_data(as_text=True)
+    assert "/batches/new?action=stop&amp;all=1&amp;account=client_sharp&amp;kill=1" in account_page
     preview = client.get("/batches/new?action=stop&all=1&account=client_sharp&kill=1")
     assert "Confirm: stop 6 bots" in preview.get_data(as_text=True)
     batch_id = _confirm(client, action="stop", all="1", account="client_sharp", kill="1")

@@ -119,7 +119,11 @@ def _pages(role: str, orphan: str) -> list[tuple[str, str]]:
     """(label, path) of every page a role can open; forms submitted wrong come after."""
     common = [("list", "/bots"), ("detail", "/bots/sharp-bot"),
               ("password", "/account/password"), ("two-factor", "/account/mfa"),
-              ("not-found", "/bots/no-such-bot")]
+              ("not-found", "/bots/no-such-bot"),
+              ("account", "/accounts/client_sharp"),
+              ("account-statement", "/accounts/client_sharp/statement"),
+              ("bot-statement", "/bots/sharp-bot/statement"),
+              ("versions", "/bots/sharp-bot/versions"), ("version", "/bots/sharp-bot/versions/1")]
     if role == "client":
         return common
     return [
@@ -132,6 +136,10 @@ def _pages(role: str, orphan: str) -> list[tuple[str, str]]:
         ("detail-archived", "/bots/sharp-old"),
         ("recovery", "/recovery"), ("adopt", f"/recovery/orphans/{orphan}"),
         ("recreate", "/recovery/recreate"), ("import", "/recovery/import"),
+        ("new-hummingbot-account", "/hummingbot/accounts/new"),
+        ("batches", "/batches"),
+        ("batch-preview", "/batches/new?action=stop&ids=sharp-bot&ids=sharp-idle"),
+        ("kill-switch-preview", "/batches/new?action=stop&all=1&kill=1&account=client_sharp"),
     ]
 
 
