@@ -109,6 +109,10 @@ def test_the_preview_costs_the_same_statements_for_5_or_25_bots(login, simulator
         counted.append(1)
 
     client = login.as_admin()
+    # The first view of a live fleet takes the period's performance sample (once a minute,
+    # fleet-wide): taken here, so that the two counted previews differ only in their bots.
+    _world(simulator, {"warm": ("client_other", "running", True)})
+    client.get("/bots")
     sa.event.listen(db.engine, "before_cursor_execute", count)
     try:
         found = []
@@ -116,12 +120,14 @@ def test_the_preview_costs_the_same_statements_for_5_or_25_bots(login, simulator
             _world(simulator, {f"p{i}": ("client_sharp", "running", True)
                                for i in range(first, last)})
             counted.clear()
-            page = client.get("/batches/new?action=stop&all=1")
+            page = client.get("/batches/new?action=stop&all=1&account=client_sharp")
             assert f"Confirm: stop {last} bots" in page.get_data(as_text=True)
             found.append(len(counted))
     finally:
         sa.event.remove(db.engine, "before_cursor_execute", count)
-    assert found[0] == found[1] and found[1] <= 8, found
+    # A handful whatever the selection: the login, the snapshot's one UPDATE, the sampler's
+    # lock and clock check, the bots, and the test transaction's savepoints.
+    assert found[0] == found[1] and found[1] <= 12, found
 
 
 def test_unusable_selections_are_clear_400s(login, make_bot):
