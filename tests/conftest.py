@@ -298,3 +298,16 @@ def make_bot(app):
         return create_bot(make_bot_data(**overrides), "admin")
 
     return make
+
+
+@pytest.fixture
+def statements(app):
+    """Counts the SQL statements the app sends while the test runs."""
+    counted: list[str] = []
+
+    def count(conn, cursor, statement, parameters, context, executemany):
+        counted.append(statement)
+
+    sa.event.listen(db.engine, "before_cursor_execute", count)
+    yield counted
+    sa.event.remove(db.engine, "before_cursor_execute", count)

@@ -2,22 +2,8 @@
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy import event
 
 from dashboard.models import db
-
-
-@pytest.fixture
-def statements(app):
-    """Counts the SQL statements the app sends while the block runs."""
-    counted = []
-
-    def count(conn, cursor, statement, parameters, context, executemany):
-        counted.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", count)
-    yield counted
-    event.remove(db.engine, "before_cursor_execute", count)
 
 
 def add_bots(count: int, start: int = 0) -> None:

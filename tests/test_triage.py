@@ -10,7 +10,6 @@ from datetime import datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy import event
 
 from dashboard import lifecycle
 from dashboard.formatting import amount_text, when_text
@@ -284,18 +283,6 @@ def test_recovery_desk_shows_an_unknown_count_as_unknown(login, fleet, simulator
 
 
 # ------------------------------------------------------------------------- at scale
-@pytest.fixture
-def statements(app):
-    counted = []
-
-    def count(conn, cursor, statement, parameters, context, executemany):
-        counted.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", count)
-    yield counted
-    event.remove(db.engine, "before_cursor_execute", count)
-
-
 def add_fleet(count: int, start: int = 0, every: int = 3) -> None:
     """With every=3: a third stopped, a third running but reported nowhere (missing), a
     third failed. Larger `every`: mostly stopped, one in `every` missing, one failed."""

@@ -30,6 +30,7 @@ from ..hummingbot import HummingbotError
 from ..models import db
 from ..registry import utcnow
 from .models import METRICS
+from .sampling import ADD_TO_POINT
 
 log = logging.getLogger(__name__)
 
@@ -61,12 +62,7 @@ ADD_POINTS = text("""
     CROSS JOIN (VALUES (0), (1), (2)) AS r(resolution)
     WHERE r.resolution > 0 OR d.at >= :raw_since
     GROUP BY d.bot_id, r.resolution, bucket, d.controller
-    ON CONFLICT (bot_id, resolution, at, controller) DO UPDATE SET
-        realized = performance_points.realized + EXCLUDED.realized,
-        unrealized = performance_points.unrealized + EXCLUDED.unrealized,
-        global_pnl = performance_points.global_pnl + EXCLUDED.global_pnl,
-        volume = performance_points.volume + EXCLUDED.volume
-""")
+""" + ADD_TO_POINT)  # noqa: S608 - constant SQL pieces; values are bound
 
 ADD_TOTALS = text("""
     INSERT INTO performance_latest AS p (bot_id, controller, segment_id, sampled_at, realized,

@@ -79,6 +79,14 @@ OPEN_SEGMENTS = text("""
     RETURNING id, bot_id
 """)
 
+# A point is a sum of deltas: a second delta for the same bucket adds to it (sampling, backfill).
+ADD_TO_POINT = """
+    ON CONFLICT (bot_id, resolution, at, controller) DO UPDATE SET
+        realized = performance_points.realized + EXCLUDED.realized,
+        unrealized = performance_points.unrealized + EXCLUDED.unrealized,
+        global_pnl = performance_points.global_pnl + EXCLUDED.global_pnl,
+        volume = performance_points.volume + EXCLUDED.volume
+"""
 _RECORDSET = """jsonb_to_recordset(CAST(:rows AS jsonb)) AS d(
         bot_id text, controller text, realized float8, unrealized float8,
         global_pnl float8, volume float8)"""
@@ -94,12 +102,7 @@ WRITE_POINTS = text("""
            d.controller, d.realized, d.unrealized, d.global_pnl, d.volume
     FROM """ + _RECORDSET + """
     CROSS JOIN (VALUES (0), (1), (2)) AS r(resolution)
-    ON CONFLICT (bot_id, resolution, at, controller) DO UPDATE SET
-        realized = performance_points.realized + EXCLUDED.realized,
-        unrealized = performance_points.unrealized + EXCLUDED.unrealized,
-        global_pnl = performance_points.global_pnl + EXCLUDED.global_pnl,
-        volume = performance_points.volume + EXCLUDED.volume
-""")  # noqa: S608 - constant SQL pieces; values are bound
+""" + ADD_TO_POINT)  # noqa: S608 - constant SQL pieces; values are bound
 
 # Rows carry the reported figures and the deltas (d_*); totals add the deltas up.
 WRITE_LATEST = text("""
