@@ -49,6 +49,8 @@ def test_admin_creates_a_bot_and_a_client_sees_only_its_own(chromium, server):
     page.goto(server.url + "/bots/sharp-pmm/edit")
     page.fill("textarea[name=config]", '{"order_amount": }')
     page.click("text=Save")
+    # The 422 answer is a new page: read it once it has loaded, not mid-navigation.
+    page.wait_for_selector("text=Configuration is not valid JSON")
     assert "Configuration is not valid JSON" in page.content()
     assert page.input_value("textarea[name=config]") == '{"order_amount": }'
     screenshot(page, "admin-edit-error")
