@@ -33,6 +33,13 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
 
+    from . import sealed
+
+    try:
+        sealed.init_app(app)
+    except sealed.SealedKeyError as exc:
+        raise ConfigError(str(exc)) from exc
+
     from . import accounts, api, auth, bots, openapi, recovery_views, versions_views
     from .web import encode_slashes_in_urls
 
@@ -54,11 +61,12 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(history_views.bp)
 
-    from .cli import bots_cli, history_cli, users_cli
+    from .cli import bots_cli, history_cli, secrets_cli, users_cli
 
     app.cli.add_command(users_cli)
     app.cli.add_command(bots_cli)
     app.cli.add_command(history_cli)
+    app.cli.add_command(secrets_cli)
 
     from . import formatting, gateway, observability, web
 

@@ -1,4 +1,4 @@
-"""`flask --app wsgi users ...`, `... bots ...` and `... history ...`."""
+"""`flask --app wsgi users ...`, `... bots ...`, `... history ...` and `... secrets ...`."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from .users import UserError, create_first_admin, create_user, find_user, set_ac
 users_cli = AppGroup("users", help="Manage dashboard logins.")
 bots_cli = AppGroup("bots", help="Export, import and reconcile bot definitions.")
 history_cli = AppGroup("history", help="Performance history: statements and maintenance.")
+secrets_cli = AppGroup("secrets", help="Keys for the secrets stored encrypted in the database.")
 
 
 @users_cli.command("create")
@@ -253,3 +254,25 @@ def history_maintain_command():
         raise click.ClickException(f"Skipped: {report.reason}.")
     click.echo(f"Deleted {report.raw_deleted} raw samples and {report.hourly_deleted} "
                "hourly rows.")
+
+
+@secrets_cli.command("new-key")
+def secrets_new_key_command():
+    """Print a new key for ENCRYPTION_KEYS (put it first; keep the old ones after it)."""
+    from cryptography.fernet import Fernet
+
+    click.echo(Fernet.generate_key().decode())
+
+
+@secrets_cli.command("rotate")
+def secrets_rotate_command():
+    """Re-encrypt every stored secret with the first key of ENCRYPTION_KEYS; afterwards the
+    older keys can be removed."""
+    from .sealed import UnreadableSecret, rotate_all
+
+    try:
+        count = rotate_all(db.session, db.metadata)
+    except UnreadableSecret as exc:
+        db.session.rollback()
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"Re-encrypted {count} secrets with the first key.")

@@ -96,6 +96,7 @@ class Settings:
 
     env: str
     secret_key: str
+    encryption_keys: str
     # Sessions, login throttling and the proxy in front (SECURITY.md explains each choice).
     session_idle_minutes: int
     session_max_hours: int
@@ -146,6 +147,7 @@ class Settings:
         return {
             "APP_ENV": self.env,
             "SECRET_KEY": self.secret_key,
+            "ENCRYPTION_KEYS": self.encryption_keys,
             "DATABASE_URL": self.database_url,
             "PORT": self.port,
             "HUMMINGBOT_API_URL": self.hummingbot_api_url,
@@ -233,6 +235,8 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     return Settings(
         env=app_env,
         secret_key=env.get("SECRET_KEY") or DEV_SECRET_KEY,
+        # Fernet keys for sealed columns (dashboard/sealed.py); empty: derived from SECRET_KEY.
+        encryption_keys=env.get("ENCRYPTION_KEYS", ""),
         session_idle_minutes=_at_least(env, "SESSION_IDLE_MINUTES", 30, 1),
         session_max_hours=_at_least(env, "SESSION_MAX_HOURS", 12, 1),
         login_throttle_window_seconds=_at_least(env, "LOGIN_THROTTLE_WINDOW_SECONDS", 900, 1),
