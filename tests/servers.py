@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -42,6 +43,16 @@ class ServerProcess:
             **env,
         }
         self.process: subprocess.Popen | None = None
+        # The server's log goes to a file, never to a pipe: nobody reads a pipe while the
+        # server runs, and once its 64 KiB buffer is full every logging call blocks, so the
+        # request that logs next hangs (seen: a read timeout in CI).
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the object
+
+    def log_text(self) -> str:
+        """Everything the server process has written to stderr so far."""
+        self.log.flush()
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")
 
     def start(self) -> ServerProcess:
         sizing = (["-c", self.gunicorn_config] if self.gunicorn_config
@@ -50,11 +61,11 @@ class ServerProcess:
                    f"127.0.0.1:{self.port}", "wsgi:app"]
         # A session of its own, so a kill takes the workers too, as a container stop does.
         self.process = subprocess.Popen(command, cwd=ROOT, env=self.env, start_new_session=True,
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                                        stdout=subprocess.DEVNULL, stderr=self.log)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError("server exited: " + self.process.stderr.read().decode()[-2000:])
+                raise RuntimeError("server exited: " + self.log_text()[-2000:])
             try:
                 if requests.get(self.url + "/healthz", timeout=5).status_code == 200:
                     return self
