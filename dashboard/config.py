@@ -137,6 +137,7 @@ class Settings:
     sql_count_header: bool
     embedded_pgdata: str
     batch_workers: int = 4
+    db_pool_size: int = 16
     batch_poll_seconds: float = 1.0
 
     @property
@@ -199,6 +200,10 @@ class Settings:
             "EMBEDDED_PGDATA": self.embedded_pgdata,
             "SQLALCHEMY_ENGINE_OPTIONS": {
                 "pool_pre_ping": True,
+                # A connection for every thread that may hold one at once, so no request waits
+                # for the pool (30 s, then a 500) behind requests queued on a row lock.
+                "pool_size": self.db_pool_size,
+                "max_overflow": 4,
                 # Statement parameters hold clients' configurations and users' data: errors and
                 # SQL logs show the statement only.
                 "hide_parameters": True,
@@ -206,6 +211,19 @@ class Settings:
                 "connect_args": {"connect_timeout": 5, "options": "-c timezone=UTC"},
             },
         }
+
+
+# Threads of a process that hold a database connection besides the request threads: the
+# status refresh, reconcile, history maintenance and one spare.
+BACKGROUND_THREADS = 4
+
+
+def default_pool_size(env: dict[str, str]) -> int:
+    """Every thread of a process that may use the database at once: gunicorn's request
+    threads (GUNICORN_THREADS, which gunicorn.conf.py reads too), the batch workers and the
+    background jobs."""
+    threads = _at_least(env, "GUNICORN_THREADS", 8, 1)
+    return threads + _at_least(env, "BATCH_WORKERS", 4, 0) + BACKGROUND_THREADS
 
 
 def load_settings(environ: dict[str, str] | None = None) -> Settings:
@@ -281,6 +299,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         # Bulk actions: Hummingbot calls in flight at once per process (0: this process
         # executes none), and how often an idle worker looks for new items.
         batch_workers=_at_least(env, "BATCH_WORKERS", 4, 0),
+        db_pool_size=_at_least(env, "DB_POOL_SIZE", default_pool_size(env), 1),
         batch_poll_seconds=_float(env, "BATCH_POLL_SECONDS", 1.0),
     )
 

@@ -187,3 +187,20 @@ def test_the_embedded_database_prints_nothing_on_start_or_exit(tmp_path):
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "pg" / "PG_VERSION").exists()  # a server really was started
     assert done.stdout == "" and done.stderr == ""
+
+
+def test_the_database_pool_has_a_connection_for_every_thread_that_may_want_one(migrated):
+    """16 request threads and 4 batch workers once shared 15 connections (SQLAlchemy's
+    default 5 + 10): under 24 parallel API clients queued on the login throttle's row lock,
+    a request waited 30 s for the pool and got a 500."""
+    settings = load_settings({"GUNICORN_THREADS": "16", "BATCH_WORKERS": "4"})
+    assert settings.db_pool_size == 16 + 4 + 4
+    assert load_settings({"DB_POOL_SIZE": "40"}).db_pool_size == 40
+    with pytest.raises(ConfigError, match="DB_POOL_SIZE must be at least 1"):
+        load_settings({"DB_POOL_SIZE": "0"})
+    from dashboard.models import db
+
+    app = create_app({**settings.as_flask_config(), "SQLALCHEMY_DATABASE_URI": migrated})
+    with app.app_context():
+        assert db.engine.pool.size() == 24
+        db.engine.dispose()
