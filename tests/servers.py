@@ -17,6 +17,7 @@ from pathlib import Path
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
+STARTUP_SECONDS = 60
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
@@ -62,7 +63,8 @@ class ServerProcess:
         # A session of its own, so a kill takes the workers too, as a container stop does.
         self.process = subprocess.Popen(command, cwd=ROOT, env=self.env, start_new_session=True,
                                         stdout=subprocess.DEVNULL, stderr=self.log)
-        deadline = time.monotonic() + 30
+        # Generous: two production workers import the app on a machine other tests also load.
+        deadline = time.monotonic() + STARTUP_SECONDS
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError("server exited: " + self.log_text()[-2000:])
@@ -71,7 +73,8 @@ class ServerProcess:
                     return self
             except requests.RequestException:  # not listening yet, or busy starting
                 time.sleep(0.1)
-        raise RuntimeError("server did not become healthy in 30 s")
+        raise RuntimeError(f"server did not become healthy in {STARTUP_SECONDS} s:\n"
+                           + self.log_text()[-2000:])
 
     def kill(self) -> None:
         """SIGKILL to every process of the server: no shutdown handlers, no flushing."""
