@@ -185,6 +185,9 @@ def test_a_batch_of_200_across_two_accounts_sends_one_call_per_executed_item(
     simulator.reset_counts()
     client = _admin_client(committed_app)
     batch_id = _confirm(client, action="stop", all="1", cancel_orders="0")
+    before = client.get(f"/batches/{batch_id}")
+    assert 'hx-trigger="every 2s"' in before.get_data(as_text=True)  # it polls while pending
+    assert client.get(f"/batches/{batch_id}", headers={"HX-Request": "true"}).status_code == 200
     executor.run_pending(committed_app, workers=4)
 
     with committed_app.app_context():
@@ -210,6 +213,11 @@ def test_a_batch_of_200_across_two_accounts_sends_one_call_per_executed_item(
                 assert db.session.get(Bot, bot_id).status == "stopped"
         page = client.get(f"/batches/{batch_id}").get_data(as_text=True)
         assert "160 done" in page and "40 skipped" in page and "Finished" in page
+        assert "hx-trigger" not in page  # a finished batch's page does not poll
+        # A page opened before the end polls until its first fragment says Finished: 286,
+        # htmx's "stop polling", with that last fragment.
+        last = client.get(f"/batches/{batch_id}", headers={"HX-Request": "true"})
+        assert last.status_code == 286 and "Finished" in last.get_data(as_text=True)
         listing = client.get("/batches").get_data(as_text=True)
         assert batch_id[:8] in listing and "all matching every bot" in listing
 

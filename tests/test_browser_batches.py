@@ -52,6 +52,12 @@ def test_select_across_pages_preview_confirm_and_watch_progress(chromium, server
     # htmx polling brings the end without a reload.
     page.wait_for_selector("text=Finished", timeout=60_000)
     assert "9 done" in page.content() and "3 skipped" in page.content()
+    # And then the page stops asking: two poll periods pass without a request.
+    polls: list[str] = []
+    page.on("request", lambda request: polls.append(request.url)
+            if "/batches/" in request.url else None)
+    page.wait_for_timeout(4_500)
+    assert polls == []
     screenshot(page, "batch-finished-1440")
     calls = simulator.bot_calls()
     assert len(calls) == 9 and set(calls.values()) == {1}

@@ -13,6 +13,7 @@ from ..registry import actor_name, utcnow
 from ..validation import ValidationError
 from . import executor, service
 
+STOP_POLLING = 286
 bp = Blueprint("batches", __name__)
 
 
@@ -76,5 +77,8 @@ def show(batch_id: str):
                "items": service.batch_items(batch), "title": service.TITLES[batch.action],
                "describe": service.describe, "as_of": utcnow()}
     if wants_fragment():
-        return render_template("batches/_progress.html", **context)
+        # 286 is htmx's "stop polling": the finished batch's last fragment is swapped in and
+        # the page asks no more.
+        status = STOP_POLLING if batch.finished_at else 200
+        return render_template("batches/_progress.html", **context), status
     return render_template("batches/show.html", **context)
