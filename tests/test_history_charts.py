@@ -6,16 +6,24 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from dashboard.history.charts import amount, line_chart, sparkline
+from dashboard.formatting import amount_text
+from dashboard.history.charts import amount, line_chart, sign_class, sparkline
 from dashboard.history.services import MAX_POINTS, Series, _coarsen, _cumulate
 
 
 def test_amounts_have_one_rule():
+    """The history's amounts read as the list's (formatting.amount_text): two decimals from 1
+    up, four below, '+' or '-' in front, no sign on what rounds to nothing."""
     assert amount(1234.5, "USDT") == "+1,234.50 USDT"
-    assert amount(-0.004, "USDT") == "0.00 USDT"  # never "-0.00"
-    assert amount(-2.5, "BTC") == "\u22122.50 BTC"
+    assert amount(-0.004, "USDT") == "-0.0040 USDT"  # a small loss is not 0.00
+    assert amount(-0.00001, "USDT") == "0.0000 USDT"  # never "-0.0000"
+    assert amount(-2.5, "BTC") == "-2.50 BTC"
     assert amount(99.999, "USDT", signed=False) == "100.00 USDT"
     assert amount(None) == "\u2013"
+    for value in (1234.5, -0.004, 0.0042, -0.00001, 99.999, 0.0):
+        assert amount(value, "USDT") == f"{amount_text(value, signed=True)} USDT"
+    assert [sign_class(v) for v in (0.004, -0.004, -0.00001, None)] == \
+        ["up", "down", "flat", "flat"]
 
 
 def test_coarser_buckets_keep_every_total():

@@ -1,4 +1,4 @@
-"""Server-rendered SVG charts and the one way amounts are written.
+"""Server-rendered SVG charts, and amounts with their currency for them.
 
 No JavaScript and no inline styles (the CSP allows neither): shapes carry classes that
 static/history.css colours from Pico's variables, so both themes work. Values show on hover
@@ -11,27 +11,20 @@ from datetime import datetime
 
 from markupsafe import Markup, escape
 
+from ..formatting import amount_text
 from .services import Series
-
-MINUS = "\u2212"
-UNKNOWN = "\u2013"  # an en dash
 
 
 def amount(value: float | None, quote: str = "", *, signed: bool = True) -> str:
-    """'+1,234.56 USDT': two decimals, thousands separators, a sign character."""
-    if value is None:
-        return UNKNOWN
-    value = round(value, 2) + 0.0  # no "-0.00"
-    sign = ("+" if value > 0 else MINUS if value < 0 else "") if signed else \
-        (MINUS if value < 0 else "")
-    text = f"{sign}{abs(value):,.2f}"
-    return f"{text} {quote}" if quote else text
+    """'+1,234.56 USDT', '-0.0042 USDT': the one precision rule (formatting.amount_text)
+    with the quote currency after it."""
+    text = amount_text(value, signed=signed)
+    return f"{text} {quote}" if quote and value is not None else text
 
 
 def sign_class(value: float | None) -> str:
-    if value is None or round(value, 2) == 0:
-        return "flat"
-    return "up" if value > 0 else "down"
+    """'up', 'down' or 'flat', as the amount reads: an amount that rounds to nothing is flat."""
+    return {"+": "up", "-": "down"}.get(amount_text(value, signed=True)[:1], "flat")
 
 
 def _fmt_time(value: datetime, with_time: bool) -> str:
