@@ -294,6 +294,10 @@ def init_app(app: Flask) -> None:
     app.extensions["hummingbot"] = Hummingbot(app)
     # Rows are cached no longer than the status they show is shared.
     app.extensions["rows_cache"] = RowsCache(app.config["STATUS_CACHE_SECONDS"])
+    # History blocks are keyed by the minute and the history's own state (history/views.py),
+    # so a minute's life is enough; off with the rows cache (STATUS_CACHE_SECONDS=0).
+    app.extensions["history_cache"] = RowsCache(
+        60.0 if app.config["STATUS_CACHE_SECONDS"] > 0 else 0.0)
     started = threading.Event()
     lock = threading.Lock()
 

@@ -27,8 +27,19 @@ def sign_class(value: float | None) -> str:
     return {"+": "up", "-": "down"}.get(amount_text(value, signed=True)[:1], "flat")
 
 
+def _minute(value: datetime) -> str:
+    """'2026-11-30 14:00' (naive UTC): isoformat, as strftime costs ~50x more per call here
+    (glibc looks the local zone up each time) and a chart writes hundreds."""
+    return value.isoformat(" ", "minutes")[:16]
+
+
+def _day(value: datetime) -> str:
+    return value.isoformat()[:10]
+
+
 def _fmt_time(value: datetime, with_time: bool) -> str:
-    return value.strftime("%Y-%m-%d %H:%M UTC" if with_time else "%Y-%m-%d")
+    """A point's or a run's time (naive UTC): digits only, nothing to escape."""
+    return f"{_minute(value)} UTC" if with_time else _day(value)
 
 
 def sparkline(values: list[float], quote: str, label: str = "24 h") -> Markup:
@@ -56,51 +67,69 @@ def line_chart(series: Series, quote: str, *, since: datetime | None, now: datet
     """Cumulative PnL (a line) over volume per period (bars), run starts marked (dashed).
 
     The SVG stretches to the box's width (preserveAspectRatio none, strokes that do not
-    scale), so it holds no text: the scale and the dates are HTML around it (chart_labels)."""
+    scale), so it holds no text: the scale and the dates are HTML around it (chart_labels).
+    Few elements whatever the range: one line, every bar in one path, and per point one
+    transparent hover strip whose <title> gives its values."""
     width, height, plot_h, volume_h = 720, 200, 140, 44
     points = series.points
     start_t = since or (points[0][0] if points else now)
     span_t = max((now - start_t).total_seconds(), 1.0)
-
-    def x(t: datetime) -> float:
-        return (t - start_t).total_seconds() / span_t * width
+    x_scale = width / span_t
 
     low, high = _bounds(series)
-    span_v = (high - low) or 1.0
-
-    def y(v: float) -> float:
-        return 4 + (high - v) / span_v * (plot_h - 8)
+    y_scale = (plot_h - 8) / ((high - low) or 1.0)
 
     parts = [
         f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
         f'aria-label="{escape(label)}" preserveAspectRatio="none">',
         f"<title>{escape(label)}</title>",
-        f'<line class="axis" x1="0" x2="{width}" y1="{y(0):.1f}" y2="{y(0):.1f}" '
-        'vector-effect="non-scaling-stroke"/>',
+        f'<line class="axis" x1="0" x2="{width}" y1="{4 + high * y_scale:.1f}" '
+        f'y2="{4 + high * y_scale:.1f}" vector-effect="non-scaling-stroke"/>',
     ]
     if points:
-        path = " ".join(f"{x(t):.1f},{y(v):.1f}" for t, v, _ in points)
+        xs = [(t - start_t).total_seconds() * x_scale for t, _, _ in points]
+        path = " ".join(f"{x:.1f},{4 + (high - v) * y_scale:.1f}"
+                        for x, (_, v, _) in zip(xs, points, strict=True))
         parts.append(f'<polyline class="line {sign_class(series.change)}" points="{path}" '
                      'vector-effect="non-scaling-stroke"/>')
-        top_volume = max((p[2] for p in points), default=0.0) or 1.0
-        slot = width / max(len(points), 1)
-        for t, v, volume in points:
-            bar_h = max(volume, 0.0) / top_volume * volume_h
-            title = f"{_fmt_time(t, with_time)}: PnL {amount(v, quote)}, volume " \
-                    f"{amount(volume, quote, signed=False)}"
+        bar_scale = volume_h / (max(p[2] for p in points) or 1.0)
+        slot = width / len(points)
+        bar_w = max(slot - 1, 0.5)
+        parts.append('<path class="bars" d="' + "".join(
+            f"M{x:.1f} {height}v-{max(volume, 0.0) * bar_scale:.1f}h{bar_w:.2f}V{height}z"
+            for x, (_, _, volume) in zip(xs, points, strict=True)) + '"/>')
+        unit = _unit(quote)
+        for x, (t, v, volume) in zip(xs, points, strict=True):
             parts.append(
-                f'<g class="point"><title>{escape(title)}</title>'
-                f'<rect class="hit" x="{x(t):.1f}" y="0" width="{slot:.2f}" height="{height}"/>'
-                f'<rect class="bar" x="{x(t):.1f}" y="{height - bar_h:.1f}" '
-                f'width="{max(slot - 1, 0.5):.2f}" height="{bar_h:.1f}"/></g>')
+                f'<rect class="hit" x="{x:.1f}" y="0" width="{slot:.2f}" height="{height}">'
+                f"<title>{_fmt_time(t, with_time)}: PnL {amount_text(v, signed=True)}{unit}, "
+                f"volume {amount_text(volume)}{unit}</title></rect>")
     for run in series.runs:
         if run >= start_t:
+            x = (run - start_t).total_seconds() * x_scale
             parts.append(
-                f'<g class="run"><title>Run started {escape(_fmt_time(run, True))}</title>'
-                f'<line x1="{x(run):.1f}" x2="{x(run):.1f}" y1="0" y2="{height}" '
+                f'<g class="run"><title>Run started {_fmt_time(run, True)}</title>'
+                f'<line x1="{x:.1f}" x2="{x:.1f}" y1="0" y2="{height}" '
                 'vector-effect="non-scaling-stroke"/></g>')
     parts.append("</svg>")
-    return Markup("".join(parts))  # noqa: S704 - numbers and escaped text only
+    return Markup("".join(parts))  # noqa: S704 - numbers, dates and escaped text only
+
+
+def chart_table(series: Series, quote: str, *, with_time: bool) -> Markup:
+    """The chart's figures as table rows, newest first: the accessible alternative to the
+    SVG (built here, not in a template loop: it is most of a chart page's rendering)."""
+    if not series.points:
+        return Markup('<tr><td colspan="3" class="muted">No samples in this period.</td></tr>')
+    when, unit = (_minute if with_time else _day), _unit(quote)
+    return Markup("".join(  # noqa: S704 - numbers, dates and escaped text only
+        f'<tr><td>{when(t)}</td><td class="num {sign_class(v)}">'
+        f"{amount_text(v, signed=True)}{unit}</td>"
+        f'<td class="num">{amount_text(volume)}{unit}</td></tr>'
+        for t, v, volume in reversed(series.points)))
+
+
+def _unit(quote: str) -> str:
+    return f" {escape(quote)}" if quote else ""
 
 
 def _bounds(series: Series) -> tuple[float, float]:

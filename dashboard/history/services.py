@@ -18,7 +18,7 @@ from sqlalchemy import bindparam, text
 
 from ..models import Bot, db
 from ..status import TRADING
-from .models import DAY, HOUR, RAW
+from .models import DAY, HOUR
 
 QUOTE = "COALESCE(NULLIF(split_part(b.pair, '-', 2), ''), 'quote')"
 
@@ -39,7 +39,9 @@ class Range:
 
 
 RANGES = {
-    "24h": Range("24h", "24 h", timedelta(hours=24), RAW, timedelta(minutes=15)),
+    # Hourly rows hold every sample's deltas as it is written (sampling.py), so a day is
+    # drawn from 24 of them rather than from 1,440 raw samples per controller.
+    "24h": Range("24h", "24 h", timedelta(hours=24), HOUR, timedelta(hours=1)),
     "7d": Range("7d", "7 d", timedelta(days=7), HOUR, timedelta(hours=1)),
     "30d": Range("30d", "30 d", timedelta(days=30), HOUR, timedelta(hours=6)),
     "all": Range("all", "All", None, DAY, timedelta(days=1)),
@@ -115,6 +117,17 @@ def bot_series(bot_id: str, rng: Range, now: datetime) -> Series:
         "AND started_at >= :since ORDER BY started_at"),
         {"bot_id": bot_id, "since": _since(rng, now)}))
     return series
+
+
+HISTORY_STATE = text("SELECT sampled_at, maintained_at FROM performance_clock WHERE id = 1")
+
+
+def history_state() -> tuple:
+    """What every history figure depends on besides the clock: when the fleet was last
+    sampled and last pruned or backfilled. Both are written in the same transaction as the
+    rows they change (sampling.py, retention.py), so a cached chart keyed by them is never
+    older than the table, in any process."""
+    return tuple(db.session.execute(HISTORY_STATE).one_or_none() or ())
 
 
 def bot_runs(bot_id: str) -> list:
@@ -272,9 +285,13 @@ def account_exists(account: str) -> bool:
 
 
 def recent_events(account: str, *, archived_visible: bool, limit: int = 10) -> list:
+    """The account's latest events: the latest few of each bot (an index walk per bot), so
+    the cost follows the account's bots, not every event ever written (append only)."""
     return db.session.execute(text("""
         SELECT e.occurred_at, e.action, e.actor, e.from_status, e.to_status, b.id, b.name
-        FROM bot_events e JOIN bots b ON b.id = e.bot_id
+        FROM bots b CROSS JOIN LATERAL (
+            SELECT occurred_at, id, action, actor, from_status, to_status FROM bot_events
+            WHERE bot_id = b.id ORDER BY occurred_at DESC, id DESC LIMIT :limit) e
         WHERE b.account_identifier = :account AND (:archived OR b.archived_at IS NULL)
         ORDER BY e.occurred_at DESC, e.id DESC LIMIT :limit
     """), {"account": account, "archived": archived_visible, "limit": limit}).all()

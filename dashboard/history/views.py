@@ -7,17 +7,27 @@ Views read input, call services, render. Access goes through dashboard/access.py
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date, timedelta
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
 
-from flask import Blueprint, Response, jsonify, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    jsonify,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user
+from markupsafe import Markup
 
 from ..access import account_or_404, get_bot_or_404
 from ..models import Bot
 from ..registry import utcnow
 from ..validation import HUMMINGBOT_NAME
 from . import services  # imports .models: the tables join the metadata (drift check)
-from .charts import amount, chart_labels, line_chart, sign_class, sparkline
+from .charts import amount, chart_labels, chart_table, line_chart, sign_class, sparkline
 
 bp = Blueprint("history", __name__)
 
@@ -34,18 +44,40 @@ bp.add_app_template_filter(sign_class, "sign_class")
 
 
 # ------------------------------------------------------------------------------ helpers
-def bot_performance(bot: Bot, range_key: str | None) -> dict:
-    """What the bot page shows of its history: the chart for the chosen range, its runs."""
+def _shared_render(key: tuple, render: Callable[[], Markup]) -> Markup:
+    """A history block rendered once per key in this process (RowsCache, as the list's rows).
+    Keys hold the minute (charts read to the minute) and services.history_state(), which
+    changes in the same transaction as any history row: never older than the table."""
+    return current_app.extensions["history_cache"].get_or_render(key, render)
+
+
+def _now_to_the_minute() -> datetime:
+    return utcnow().replace(second=0, microsecond=0)
+
+
+def bot_performance(bot: Bot, range_key: str | None) -> Markup:
+    """The bot page's history block for the chosen range: the chart, its table, its runs.
+    The same for everyone who may open the bot, so rendered once a minute per range."""
     rng = services.RANGES.get(range_key or "", services.RANGES["7d"])
-    now = utcnow()
+    now = _now_to_the_minute()
+    key = ("bot", bot.id, bot.name, bot.pair, rng.key, now, services.history_state())
+    return _shared_render(key, lambda: _render_bot_performance(bot, rng, now))
+
+
+def _render_bot_performance(bot: Bot, rng: services.Range, now: datetime) -> Markup:
     series = services.bot_series(bot.id, rng, now)
     quote = services.quote_of(bot.pair)
     since = now - rng.span if rng.span else None
-    chart = line_chart(series, quote, since=since, now=now, with_time=rng.key != "all",
-                       label=f"{bot.name}: cumulative PnL and volume, {rng.label}")
-    labels = chart_labels(series, quote, since=since, now=now, with_time=rng.key != "all")
-    return {"range": rng, "ranges": services.RANGES, "series": series, "chart": chart,
-            "labels": labels, "quote": quote, "runs": services.bot_runs(bot.id)}
+    with_time = rng.key != "all"
+    perf = {
+        "range": rng, "ranges": services.RANGES, "series": series, "quote": quote,
+        "chart": line_chart(series, quote, since=since, now=now, with_time=with_time,
+                            label=f"{bot.name}: cumulative PnL and volume, {rng.label}"),
+        "table": chart_table(series, quote, with_time=with_time),
+        "labels": chart_labels(series, quote, since=since, now=now, with_time=with_time),
+        "runs": services.bot_runs(bot.id)}
+    return Markup(render_template(  # noqa: S704 - a Jinja render, autoescaped
+        "history/_bot_performance.html", bot=bot, perf=perf))
 
 
 def list_history(bots: list[Bot]) -> dict:
@@ -114,18 +146,30 @@ def _json_rows(rows: list[dict]) -> list[dict]:
 def account(account: str):
     account = account_or_404(account)
     now = utcnow()
-    figures, series = services.account_overview(account, now)
+    minute = _now_to_the_minute()
+    figures = _shared_render(("account", account, minute, services.history_state()),
+                             lambda: _render_account_figures(account, minute))
     # Clients never see archived definitions (access.visible_bots); admins do.
     archived_visible = current_user.is_admin
     best, worst = services.best_and_worst(account, now, archived_visible=archived_visible)
-    charts = {quote: (line, line_chart(line, quote, since=None, now=now, with_time=False,
-                                       label=f"{account}: cumulative PnL, all bots, by day"),
-                      chart_labels(line, quote, since=None, now=now, with_time=False))
-              for quote, line in series.items()}
     events = services.recent_events(account, archived_visible=archived_visible)
     return render_template(
-        "accounts/show.html", account=account, figures=figures, charts=charts, best=best,
-        worst=worst, counts=services.account_counts(account, now), events=events, now=now)
+        "accounts/show.html", account=account, figures=figures, best=best, worst=worst,
+        counts=services.account_counts(account, now), events=events, now=now)
+
+
+def _render_account_figures(account: str, now: datetime) -> Markup:
+    """PnL and volume by period and the cumulative chart: the same for every viewer of the
+    account (every bot counts, archived ones too: their results were the account's)."""
+    figures, series = services.account_overview(account, now)
+    charts = {quote: {"series": line, "labels": chart_labels(
+                          line, quote, since=None, now=now, with_time=False),
+                      "chart": line_chart(line, quote, since=None, now=now, with_time=False,
+                                          label=f"{account}: cumulative PnL, all bots, by day"),
+                      "table": chart_table(line, quote, with_time=False)}
+              for quote, line in series.items()}
+    return Markup(render_template(  # noqa: S704 - a Jinja render, autoescaped
+        "history/_account_figures.html", figures=figures, charts=charts))
 
 
 @bp.route("/accounts/<account>/statement")
