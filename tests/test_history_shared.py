@@ -1,0 +1,102 @@
+"""History blocks are rendered once per minute and history state and shared (history_cache),
+never older than the table; charts stay small whatever the range holds."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from dashboard.formatting import amount_text
+from dashboard.gateway import hummingbot
+from dashboard.history import services
+from dashboard.history.charts import amount, chart_table, line_chart
+from dashboard.history.sampling import record_samples
+from dashboard.models import db
+from dashboard.rows_cache import RowsCache
+from tests.history_data import seed_history
+
+HISTORY_TABLES = ("performance_points", "performance_segments", "performance_latest")
+
+
+@pytest.fixture
+def history(app, make_bot, simulator, monkeypatch):
+    monkeypatch.setitem(app.extensions, "history_cache", RowsCache(60))
+    return seed_history(simulator, make_bot)
+
+
+def history_reads(statements: list[str]) -> list[str]:
+    return [s for s in statements if any(table in s for table in HISTORY_TABLES)]
+
+
+def all_runs_figure(body: str) -> str:
+    return re.search(r"<dt>PnL, all runs</dt><dd[^>]*>([^<]+)</dd>", body).group(1)
+
+
+@pytest.mark.parametrize("url", ["/bots/sharp-a", "/bots/sharp-a?range=24h",
+                                 "/bots/sharp-a?range=all", "/accounts/client_sharp"])
+def test_a_second_view_reuses_the_rendered_history(history, login, statements, url):
+    client = login.as_client_a()
+    first = client.get(url).get_data(as_text=True)
+    assert history_reads(statements)
+    statements.clear()
+    second = client.get(url).get_data(as_text=True)
+    # Only performance_clock, for the key; and on the account page the best and worst bots
+    # of the last 30 days (names and archiving change them too: one short read, not shared).
+    assert [s for s in history_reads(statements) if "ORDER BY pnl DESC" not in s] == []
+    assert any("performance_clock" in s for s in statements)
+    charts = re.compile(r'<svg class="chart".*?</details>', re.S)
+    assert charts.findall(second) == charts.findall(first) != []
+
+
+def test_a_new_sample_is_on_the_page_at_once(history, login, simulator):
+    client = login.as_admin()
+    before = all_runs_figure(client.get("/bots/sharp-a").get_data(as_text=True))
+    simulator.advance(600)
+    assert record_samples(hummingbot().feed.snapshot(record=False),
+                          now=history + timedelta(minutes=2)).ran
+    total = db.session.scalar(sa.text(
+        "SELECT sum(total_global_pnl) FROM performance_latest WHERE bot_id = 'sharp-a'"))
+    after = all_runs_figure(client.get("/bots/sharp-a").get_data(as_text=True))
+    assert after == amount(total, "USDT") != before
+
+
+def test_recent_events_are_the_accounts_latest(history, make_bot):
+    for n in range(12):  # more events on one bot than the page lists
+        make_bot(id=f"extra-{n}", name=f"extra-{n}")
+    db.session.flush()
+    expected = db.session.execute(sa.text("""
+        SELECT e.id FROM bot_events e JOIN bots b ON b.id = e.bot_id
+        WHERE b.account_identifier = 'client_sharp'
+        ORDER BY e.occurred_at DESC, e.id DESC LIMIT 10""")).scalars().all()
+    got = services.recent_events("client_sharp", archived_visible=True)
+    assert len(got) == len(expected) == 10
+    assert [(e.occurred_at, e.id) for e in got] == db.session.execute(sa.text(
+        "SELECT occurred_at, bot_id FROM bot_events WHERE id = ANY(:ids) "
+        "ORDER BY occurred_at DESC, id DESC"), {"ids": expected}).all()
+
+
+def test_a_chart_has_few_elements_and_its_table_a_row_per_point():
+    now = datetime(2026, 1, 8)
+    points = [(now - timedelta(hours=168 - i), i * 0.5 - 20.0, 10.0 + i) for i in range(168)]
+    series = services.Series(points=points, runs=[now - timedelta(days=3)], start=-20.0,
+                             total_pnl=points[-1][1], total_volume=0.0)
+    svg = str(line_chart(series, "USDT", since=now - timedelta(days=7), now=now, label="x"))
+    assert svg.count("<rect") == svg.count("<title>") - 2 == 168  # + the chart's, the run's
+    assert svg.count('<path class="bars"') == 1 and svg.count("<polyline") == 1
+    assert '<g class="point">' not in svg
+    first = points[0]
+    assert (f"<title>2026-01-01 00:00 UTC: PnL {amount_text(first[1], signed=True)} USDT, "
+            f"volume {amount_text(first[2])} USDT</title>") in svg
+    rows = str(chart_table(series, "USDT", with_time=True))
+    assert rows.count("<tr>") == 168
+    assert rows.startswith(f'<tr><td>2026-01-07 23:00</td><td class="num up">'
+                           f"{amount(points[-1][1], 'USDT')}</td>")
+    assert "No samples" in chart_table(services.Series(), "USDT", with_time=False)
+
+
+def test_a_days_chart_reads_hourly_rows():
+    assert services.RANGES["24h"].resolution == services.HOUR
+    assert services.RANGES["24h"].bucket == timedelta(hours=1)
