@@ -61,6 +61,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(history_views.bp)
 
+    from .alerts import models as alert_models  # noqa: F401  (the tables join the metadata)
     from .cli import bots_cli, history_cli, secrets_cli, users_cli
 
     app.cli.add_command(users_cli)

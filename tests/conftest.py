@@ -218,7 +218,8 @@ def committed_app(migrated, accounts, simulator) -> Iterator[Flask]:
                 "WHERE datname = current_database() AND pid <> pg_backend_pid()"))
             # TRUNCATE skips the append-only row trigger on purpose: this is test cleanup.
             conn.execute(sa.text(
-                "TRUNCATE batch_items, batches, bot_versions, bot_events, performance_segments, "
+                "TRUNCATE alert_deliveries, alerts, alert_mutes, alert_rules, alert_destinations, "
+                "batch_items, batches, bot_versions, bot_events, performance_segments, "
                 "performance_points, performance_latest, performance_backfills, bots, "
                 "login_throttle"))
             conn.execute(sa.text(
