@@ -61,6 +61,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(history_views.bp)
 
+    from .alerts import delivery as alert_delivery
     from .alerts import models as alert_models  # noqa: F401  (the tables join the metadata)
     from .cli import bots_cli, history_cli, secrets_cli, users_cli
 
@@ -75,6 +76,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     gateway.init_app(app)
     web.init_app(app)
     batch_executor.init_app(app)
+    alert_delivery.init_app(app)
     formatting.init_app(app)
     return app
 

@@ -81,6 +81,9 @@ def base_config(database_url: str, **overrides) -> dict:
         "HTMX_SOURCE": "local",
         "REQUIRE_ADMIN_MFA": False,  # tests/test_mfa.py turns it on where it is the subject
         "BATCH_WORKERS": 0,  # tests run batch items themselves (executor.run_pending)
+        "ALERT_WORKERS": 0,  # and alert deliveries (alerts.delivery.run_pending)
+        "ALERT_EVALUATE_SECONDS": 0,  # and condition evaluation
+        "ALERTS_ALLOW_LOOPBACK": True,  # receivers listen on loopback
     }
     config.update(overrides)
     return config
@@ -225,6 +228,9 @@ def committed_app(migrated, accounts, simulator) -> Iterator[Flask]:
             conn.execute(sa.text(
                 "UPDATE performance_clock SET sampled_at = NULL, maintained_at = NULL"))
             conn.execute(sa.text(
+                "UPDATE alert_clock SET evaluated_at = NULL, hummingbot_failing_since = NULL, "
+                "hummingbot_error_kind = NULL"))
+            conn.execute(sa.text(
                 "UPDATE users SET session_generation = 0, active = true"
             ))
         db.engine.dispose()
@@ -236,6 +242,7 @@ def server_env(simulator) -> dict[str, str]:
     env = {key: str(value) for key, value in simulator_config(simulator.server).items()}
     env["RECONCILE_INTERVAL_SECONDS"] = "0"  # tests that want it turn it on
     env["HISTORY_MAINTENANCE_SECONDS"] = "0"
+    env["ALERT_EVALUATE_SECONDS"] = "0"
     return env
 
 

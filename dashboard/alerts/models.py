@@ -1,6 +1,7 @@
 """Tables of alerts (migration 0010).
 
-Names follow the brief. Additions, each said where it is: `alert_mutes.created_at`,
+Names follow the brief. Additions, each said where it is: `alert_clock` (one row, as
+performance_clock), `alert_mutes.created_at`,
 `alert_deliveries.event` also takes 'test', and the partial unique index on open alerts treats
 NULL bot ids as equal (NULLS NOT DISTINCT, PostgreSQL 15), so a fleet-wide condition such as
 Hummingbot unreachable has one open episode too.
@@ -45,6 +46,22 @@ DELIVERY_STATES = ("pending", "sending", "delivered", "dead")
 
 def _in(values) -> str:
     return ", ".join(f"'{v}'" for v in values)
+
+
+class AlertClock(db.Model):
+    """One row: when conditions were last evaluated fleet-wide, and since when Hummingbot has
+    been failing the status call (NULL: it answers), recorded from the snapshots the
+    dashboard takes anyway (conditions.record_hummingbot): no call of its own."""
+
+    __tablename__ = "alert_clock"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    evaluated_at: Mapped[datetime | None] = mapped_column(DateTime)
+    hummingbot_failing_since: Mapped[datetime | None] = mapped_column(DateTime)
+    # "unreachable", "timeout", "auth", "protocol" (LiveSnapshot.error_kind); never its text.
+    hummingbot_error_kind: Mapped[str | None] = mapped_column(String)
+
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
 
 
 class AlertDestination(db.Model):

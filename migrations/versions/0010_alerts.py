@@ -23,6 +23,16 @@ EMPTY = sa.text("'{}'::jsonb")
 
 def upgrade():
     op.create_table(
+        "alert_clock",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("evaluated_at", sa.DateTime(), nullable=True),
+        sa.Column("hummingbot_failing_since", sa.DateTime(), nullable=True),
+        sa.Column("hummingbot_error_kind", sa.String(), nullable=True),
+        sa.CheckConstraint("id = 1", name=op.f("ck_alert_clock_single_row")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_alert_clock")),
+    )
+    op.execute("INSERT INTO alert_clock (id) VALUES (1)")
+    op.create_table(
         "alert_destinations",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("name", sa.String(), nullable=False),
@@ -144,3 +154,4 @@ def downgrade():
     op.drop_table("alert_mutes")
     op.drop_table("alert_rules")
     op.drop_table("alert_destinations")
+    op.drop_table("alert_clock")
