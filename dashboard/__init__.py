@@ -63,12 +63,13 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     from .alerts import delivery as alert_delivery
     from .alerts import models as alert_models  # noqa: F401  (the tables join the metadata)
-    from .cli import bots_cli, history_cli, secrets_cli, users_cli
+    from .cli import alerts_cli, bots_cli, history_cli, secrets_cli, users_cli
 
     app.cli.add_command(users_cli)
     app.cli.add_command(bots_cli)
     app.cli.add_command(history_cli)
     app.cli.add_command(secrets_cli)
+    app.cli.add_command(alerts_cli)
 
     from . import formatting, gateway, observability, web
 

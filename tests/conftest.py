@@ -24,7 +24,7 @@ from sqlalchemy.engine import make_url
 from dashboard import create_app
 from dashboard.models import User, db
 
-pytest_plugins = ["tests.simulator_fixtures", "tests.browser"]
+pytest_plugins = ["tests.simulator_fixtures", "tests.browser", "tests.alert_receivers"]
 
 TEST_PASSWORD = "a long test passphrase"  # shared by the fixture users
 
