@@ -32,6 +32,7 @@ class Behaviour:
     slow_ratio: float = 0.0  # and sleep `slow_seconds` before answering this share
     slow_seconds: float = 0.0
     status: int = 200  # the answer otherwise
+    hold: threading.Event | None = None  # when set: answer only once this event is set
     seed: int = 1
     rng: random.Random = field(init=False)
 
@@ -58,6 +59,8 @@ class Receiver:
                     status = 500 if failing else b.status
                 if slow:
                     time.sleep(b.slow_seconds)
+                if b.hold is not None:
+                    b.hold.wait(30)
                 if not failing and status < 300:
                     with receiver._lock:
                         receiver.received.append(

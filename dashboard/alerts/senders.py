@@ -12,8 +12,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import smtplib
 import ssl
+import threading
 import time
 from collections.abc import Mapping
 from email.message import EmailMessage
@@ -36,6 +38,20 @@ CONDITION_LABELS = {
 SIGNATURE_HEADER = "X-BotManagement-Signature"
 TIMESTAMP_HEADER = "X-BotManagement-Timestamp"
 MAX_TEXT = 1800  # under Discord's 2,000 and Telegram's 4,096 characters
+
+
+class _QuietWhileSending(logging.Filter):
+    """urllib3 logs each request's URL at DEBUG: for an alert that URL is a secret (a
+    webhook's path, Telegram's bot token). Its records are dropped while this thread sends."""
+
+    sending = threading.local()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not getattr(self.sending, "on", False)
+
+
+_QUIET = _QuietWhileSending()
+logging.getLogger("urllib3.connectionpool").addFilter(_QUIET)
 
 
 class SendError(RuntimeError):
@@ -69,6 +85,7 @@ def signature(secret: str, timestamp: str, body: bytes) -> str:
 def _post(url: str, body: bytes, headers: dict[str, str], config: Mapping) -> None:
     policy.check_url(url, config)  # at send time too: DNS may have changed since it was saved
     timeout = config.get("ALERT_SEND_TIMEOUT", 5.0)
+    _QUIET.sending.on = True
     try:
         response = requests.post(url, data=body, headers=headers, timeout=(timeout, timeout),
                                  allow_redirects=False)
@@ -78,6 +95,8 @@ def _post(url: str, body: bytes, headers: dict[str, str], config: Mapping) -> No
         raise SendError("could not connect") from None
     except requests.RequestException as exc:
         raise SendError(f"request failed ({exc.__class__.__name__})") from None
+    finally:
+        _QUIET.sending.on = False
     if 300 <= response.status_code < 400:
         raise SendError(f"HTTP {response.status_code}: redirects are not followed")
     if response.status_code >= 400:
