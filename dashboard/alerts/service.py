@@ -430,7 +430,8 @@ def list_deliveries(user: User, *, limit: int = 50, offset: int = 0, **filters
 def retry_delivery(delivery_id: int, user: User) -> AlertDelivery:
     """A dead delivery goes back to pending with a fresh set of attempts (same key)."""
     delivery = db.session.scalars(visible_deliveries(user).where(AlertDelivery.id == delivery_id)
-                                  .with_for_update(of=AlertDelivery)).first()
+                                  .with_for_update(of=AlertDelivery)
+                                  .execution_options(populate_existing=True)).first()
     if delivery is None:
         _denied("alert delivery", delivery_id=delivery_id)
     if delivery.status != "dead":
