@@ -4,6 +4,7 @@ Discord and Telegram shapes (it can be told to fail or to be slow), and an SMTP 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import threading
@@ -66,13 +67,15 @@ class Receiver:
                         receiver.received.append(
                             Received(self.path, dict(self.headers.items()), raw))
                 body = b'{"ok": true}'
-                self.send_response(status)
-                if 300 <= status < 400:
-                    self.send_header("Location", "http://169.254.169.254/latest/meta-data/")
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                # A sender that timed out has left (it will try again): nobody to answer.
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    self.send_response(status)
+                    if 300 <= status < 400:
+                        self.send_header("Location", "http://169.254.169.254/latest/meta-data/")
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
 
             def log_message(self, *args):
                 pass
