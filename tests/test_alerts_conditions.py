@@ -94,34 +94,39 @@ def test_each_bot_condition_fires_once_and_resolves_once(app, accounts, make_bot
     assert [d.event for d in deliveries()] == ["fired", "resolved", "fired"]
 
 
-def add_pnl_points(bot_id, deltas, now):
+def add_pnl_points(bot_id, deltas, now, controller="main"):
     """Raw samples, one a minute, ending now: global_pnl deltas."""
     start = now - timedelta(minutes=len(deltas))
     for n, delta in enumerate(deltas, start=1):
         db.session.execute(sa.text(
             "INSERT INTO performance_points (bot_id, resolution, at, controller, realized, "
-            "unrealized, global_pnl, volume) VALUES (:b, 0, :at, 'main', 0, 0, :d, 0)"),
-            {"b": bot_id, "at": start + timedelta(minutes=n), "d": delta})
+            "unrealized, global_pnl, volume) VALUES (:b, 0, :at, :c, 0, 0, :d, 0)"),
+            {"b": bot_id, "at": start + timedelta(minutes=n), "d": delta, "c": controller})
     db.session.commit()
 
 
 def test_drawdown_over_the_threshold_in_the_window(app, accounts, make_bot, receiver):
     now = utcnow()
     bot, calm = make_bot(), make_bot(id="calm", name="calm")
+    duo = make_bot(id="duo", name="duo")
     dest = destination(accounts, receiver.url)
     rule(accounts, dest, ["drawdown"], drawdown_amount="100", drawdown_window_minutes="30")
+    # Two controllers losing 60 each in the same samples: the bot lost 120.
+    add_pnl_points(duo.id, [0, -30, -30], now, controller="a")
+    add_pnl_points(duo.id, [0, -30, -30], now, controller="b")
     # Up 50, down 130, up 5: now 125 under the peak, within the last 30 minutes.
     add_pnl_points(bot.id, [10, 20, 20, -40, -50, -40, 5], now)
     # An old fall, outside the window, then flat.
     add_pnl_points(calm.id, [-500] + [0] * 40, now - timedelta(minutes=1))
     evaluate(now=now, force=True)
-    [alert] = alerts()
+    pair, alert = sorted(alerts(), key=lambda a: a.bot_id)  # duo, pmm-btc
+    assert (pair.bot_id, pair.state) == (duo.id, "firing") and "120.00" in pair.detail
     assert (alert.bot_id, alert.condition, alert.state) == (bot.id, "drawdown", "firing")
     assert "125.00" in alert.detail and "30 min" in alert.detail
     # It recovers: the last hour's fall is under the threshold once the bot is back up.
     add_pnl_points(bot.id, [120], now + timedelta(minutes=1))
     evaluate(now=now + timedelta(minutes=1), force=True)
-    assert alerts()[0].state == "resolved"
+    assert {a.bot_id: a.state for a in alerts()} == {bot.id: "resolved", duo.id: "firing"}
 
 
 def test_hummingbot_unreachable_after_n_minutes_from_the_snapshots(app, accounts, receiver,

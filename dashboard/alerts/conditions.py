@@ -52,8 +52,9 @@ class EvaluationReport:
 # The drawdown of a bot over a rule's window: how far its cumulative PnL (the sum of every
 # global_pnl delta in the history) fell from its highest point in the window to now. Summing
 # the deltas from the newest sample backwards gives, at each sample, "now minus just before
-# it"; the most negative of those within the window is the fall. One scan of the raw samples
-# of the longest window, whatever the number of rules.
+# it"; the most negative of those within the window is the fall. Per bot and rule, one range
+# of the samples' primary key, read newest first (already in the window's order: no sort of
+# the fleet's samples, which cost seconds at 10,000 bots).
 DRAWDOWN = """
     dd_rules AS (
         SELECT r.id, r.account_identifier,
@@ -63,27 +64,22 @@ DRAWDOWN = """
         FROM alert_rules r
         WHERE r.enabled AND 'drawdown' = ANY(r.conditions)
           AND jsonb_typeof(r.params -> 'drawdown_amount') = 'number'
-    ), points AS (
-        SELECT p.bot_id, p.at, sum(p.global_pnl) AS delta
-        FROM performance_points p
-        WHERE p.resolution = 0 AND EXISTS (SELECT 1 FROM dd_rules)
-          AND p.at > CAST(:now AS timestamp)
-                     - make_interval(mins => (SELECT max(window_minutes) FROM dd_rules))
-        GROUP BY p.bot_id, p.at
-    ), since_then AS (
-        SELECT bot_id, at, sum(delta) OVER (PARTITION BY bot_id ORDER BY at DESC) AS change
-        FROM points
     ), falls AS (
-        SELECT DISTINCT ON (b.id) b.id, b.account_identifier, -min(s.change) AS fell,
+        SELECT DISTINCT ON (b.id) b.id, b.account_identifier, -w.change AS fell,
                r.amount, r.window_minutes
-        FROM since_then s
-        JOIN bots b ON b.id = s.bot_id AND b.archived_at IS NULL
-        JOIN dd_rules r ON (r.account_identifier IS NULL
-                            OR r.account_identifier = b.account_identifier)
-                       AND s.at > CAST(:now AS timestamp) - make_interval(mins => r.window_minutes)
-        GROUP BY b.id, b.account_identifier, r.id, r.amount, r.window_minutes
-        HAVING -min(s.change) >= r.amount
-        ORDER BY b.id, -min(s.change) - r.amount DESC
+        FROM bots b
+        JOIN dd_rules r ON r.account_identifier IS NULL
+                        OR r.account_identifier = b.account_identifier
+        CROSS JOIN LATERAL (
+            SELECT min(s.change) AS change FROM (
+                -- Rows of one sample (one per controller) are peers: each gets their sum.
+                SELECT sum(p.global_pnl) OVER (ORDER BY p.at DESC) AS change
+                FROM performance_points p
+                WHERE p.bot_id = b.id AND p.resolution = 0
+                  AND p.at > CAST(:now AS timestamp) - make_interval(mins => r.window_minutes)
+            ) s) w
+        WHERE b.archived_at IS NULL AND -w.change >= r.amount
+        ORDER BY b.id, -w.change - r.amount DESC
     )"""
 
 # Everything that holds now. `since` is when it began where that is known (Hummingbot's
