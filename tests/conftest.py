@@ -229,7 +229,7 @@ def committed_app(migrated, accounts, simulator) -> Iterator[Flask]:
                 "UPDATE performance_clock SET sampled_at = NULL, maintained_at = NULL"))
             conn.execute(sa.text(
                 "UPDATE alert_clock SET evaluated_at = NULL, hummingbot_failing_since = NULL, "
-                "hummingbot_error_kind = NULL"))
+                "hummingbot_error_kind = NULL, drawdown_at = NULL, drawdown_inputs = NULL"))
             conn.execute(sa.text(
                 "UPDATE users SET session_generation = 0, active = true"
             ))

@@ -129,6 +129,30 @@ def test_drawdown_over_the_threshold_in_the_window(app, accounts, make_bot, rece
     assert {a.bot_id: a.state for a in alerts()} == {bot.id: "resolved", duo.id: "firing"}
 
 
+def test_drawdown_is_read_again_only_when_its_inputs_changed(app, accounts, make_bot, receiver):
+    """Reading every bot's window is the costly part of a pass: it is done again after a new
+    sample period, a rule change, or five minutes; in between the open alerts stand."""
+    now = utcnow()
+    bot = make_bot()
+    dest = destination(accounts, receiver.url)
+    rule(accounts, dest, ["drawdown"], drawdown_amount="100")
+    add_pnl_points(bot.id, [0, -150], now)
+    assert evaluate(now=now).ran
+    assert [a.state for a in alerts()] == ["firing"]
+    add_pnl_points(bot.id, [200], now + timedelta(seconds=30))  # recovered, not yet sampled
+    evaluate(now=now + timedelta(seconds=30))
+    assert [a.state for a in alerts()] == ["firing"]  # the same inputs: not read again
+    db.session.execute(sa.text("UPDATE performance_clock SET sampled_at = :t"),
+                       {"t": now + timedelta(seconds=30)})  # a sample period was recorded
+    evaluate(now=now + timedelta(seconds=40))
+    assert [a.state for a in alerts()] == ["resolved"]
+    add_pnl_points(bot.id, [-300], now + timedelta(seconds=50))
+    evaluate(now=now + timedelta(seconds=50))
+    assert [a.state for a in alerts()] == ["resolved"]
+    evaluate(now=now + timedelta(seconds=50 + 301))  # five minutes: read again anyway
+    assert [a.state for a in alerts()] == ["resolved", "firing"]
+
+
 def test_hummingbot_unreachable_after_n_minutes_from_the_snapshots(app, accounts, receiver,
                                                                     reconfigure):
     from dashboard.gateway import hummingbot

@@ -65,8 +65,9 @@ DRAWDOWN = """
         WHERE r.enabled AND 'drawdown' = ANY(r.conditions)
           AND jsonb_typeof(r.params -> 'drawdown_amount') = 'number'
     ), falls AS (
-        SELECT DISTINCT ON (b.id) b.id, b.account_identifier, -w.change AS fell,
-               r.amount, r.window_minutes
+        SELECT DISTINCT ON (b.id) b.id, b.account_identifier,
+               format('PnL fell %s in the last %s min (threshold %s)',
+                      round(CAST(-w.change AS numeric), 2), r.window_minutes, r.amount) AS detail
         FROM bots b
         JOIN dd_rules r ON r.account_identifier IS NULL
                         OR r.account_identifier = b.account_identifier
@@ -78,8 +79,14 @@ DRAWDOWN = """
                 WHERE p.bot_id = b.id AND p.resolution = 0
                   AND p.at > CAST(:now AS timestamp) - make_interval(mins => r.window_minutes)
             ) s) w
-        WHERE b.archived_at IS NULL AND -w.change >= r.amount
+        WHERE :drawdown_due AND b.archived_at IS NULL AND -w.change >= r.amount
         ORDER BY b.id, -w.change - r.amount DESC
+    ), drawdowns AS (
+        SELECT id, account_identifier, detail FROM falls
+        UNION ALL
+        -- Inputs unchanged since it was computed: the open drawdown alerts still hold.
+        SELECT a.bot_id, a.account_identifier, a.detail FROM alerts a
+        WHERE NOT :drawdown_due AND a.condition = 'drawdown' AND a.state <> 'resolved'
     )"""
 
 # Everything that holds now. `since` is when it began where that is known (Hummingbot's
@@ -103,10 +110,8 @@ ALERT_NOW = text("""
            left(b.error_log, :detail_chars)
     FROM bots b WHERE b.error_log IS NOT NULL AND b.display_status = ANY(:reporting)
     UNION ALL
-    SELECT f.id, f.account_identifier, 'drawdown', CAST(:now AS timestamp),
-           format('PnL fell %s in the last %s min (threshold %s)',
-                  round(CAST(f.fell AS numeric), 2), f.window_minutes, f.amount)
-    FROM falls f
+    SELECT d.id, d.account_identifier, 'drawdown', CAST(:now AS timestamp), d.detail
+    FROM drawdowns d
     UNION ALL
     SELECT NULL, NULL, 'hummingbot_unreachable', c.hummingbot_failing_since,
            CASE c.hummingbot_error_kind WHEN 'auth' THEN 'Hummingbot refuses our credentials'
@@ -226,11 +231,27 @@ NOTIFY = text("""
     SELECT count(*) FROM queued
 """)  # noqa: S608 - constant SQL pieces; values are bound
 
+# The period is claimed fleet-wide; the drawdown is due when its inputs changed (a sample
+# period was recorded, a rule was added, changed or deleted) or DRAWDOWN_AT_LEAST_SECONDS went
+# by (the window slides even without new samples). RETURNING sees the new row: drawdown_at is
+# :now exactly when it is due.
 CLAIM_PERIOD = text("""
-    UPDATE alert_clock SET evaluated_at = :now
-    WHERE id = 1 AND (evaluated_at IS NULL OR evaluated_at <= :due OR :force)
-    RETURNING 1
+    WITH inputs AS (
+        SELECT concat_ws('|', (SELECT sampled_at FROM performance_clock WHERE id = 1),
+                         (SELECT max(updated_at) FROM alert_rules),
+                         (SELECT count(*) FROM alert_rules)) AS fingerprint
+    )
+    UPDATE alert_clock c SET evaluated_at = :now,
+        drawdown_at = CASE WHEN :force OR c.drawdown_at IS NULL
+                                OR c.drawdown_at <= :drawdown_stale
+                                OR c.drawdown_inputs IS DISTINCT FROM i.fingerprint
+                           THEN CAST(:now AS timestamp) ELSE c.drawdown_at END,
+        drawdown_inputs = i.fingerprint
+    FROM inputs i
+    WHERE c.id = 1 AND (c.evaluated_at IS NULL OR c.evaluated_at <= :due OR :force)
+    RETURNING c.drawdown_at = CAST(:now AS timestamp)
 """)
+DRAWDOWN_AT_LEAST_SECONDS = 300
 
 
 def take_alert_lock() -> bool:
@@ -241,20 +262,22 @@ def take_alert_lock() -> bool:
 
 def evaluate(now: datetime | None = None, *, force: bool = False) -> EvaluationReport:
     """One evaluation pass (see the module's docstring). `force`: even if another process
-    evaluated less than a period ago (tests, the CLI)."""
+    evaluated less than a period ago, and the drawdown too (tests, the CLI)."""
     now = now or utcnow()
     if not take_alert_lock():
         db.session.rollback()
         return EvaluationReport(ran=False, reason="another process is evaluating")
     period = current_app.config.get("ALERT_EVALUATE_SECONDS", 30.0)
-    claimed = db.session.scalar(CLAIM_PERIOD, {
-        "now": now, "due": now - timedelta(seconds=max(period, 0) * 0.9), "force": force})
-    if not claimed:
+    drawdown_due = db.session.scalar(CLAIM_PERIOD, {
+        "now": now, "due": now - timedelta(seconds=max(period, 0) * 0.9), "force": force,
+        "drawdown_stale": now - timedelta(seconds=DRAWDOWN_AT_LEAST_SECONDS)})
+    if drawdown_due is None:
         db.session.rollback()
         return EvaluationReport(ran=False, reason="evaluated less than a period ago")
     params = {"now": now}
     db.session.execute(ALERT_NOW, {
-        **params, "badge_conditions": list(BADGE_CONDITIONS), "reporting": list(REPORTING),
+        **params, "drawdown_due": drawdown_due,
+        "badge_conditions": list(BADGE_CONDITIONS), "reporting": list(REPORTING),
         "detail_chars": DETAIL_CHARS, "default_window": DEFAULT_DRAWDOWN_WINDOW_MINUTES,
         "unreachable_minutes": current_app.config.get("ALERT_UNREACHABLE_MINUTES", 5)})
     report = EvaluationReport(ran=True)

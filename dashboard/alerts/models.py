@@ -60,6 +60,10 @@ class AlertClock(db.Model):
     hummingbot_failing_since: Mapped[datetime | None] = mapped_column(DateTime)
     # "unreachable", "timeout", "auth", "protocol" (LiveSnapshot.error_kind); never its text.
     hummingbot_error_kind: Mapped[str | None] = mapped_column(String)
+    # The drawdown reads every bot's samples in its window: it is computed again only when
+    # its inputs changed (a new sample period, a rule changed) or a few minutes went by.
+    drawdown_at: Mapped[datetime | None] = mapped_column(DateTime)
+    drawdown_inputs: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
 

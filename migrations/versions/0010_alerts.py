@@ -28,6 +28,8 @@ def upgrade():
         sa.Column("evaluated_at", sa.DateTime(), nullable=True),
         sa.Column("hummingbot_failing_since", sa.DateTime(), nullable=True),
         sa.Column("hummingbot_error_kind", sa.String(), nullable=True),
+        sa.Column("drawdown_at", sa.DateTime(), nullable=True),
+        sa.Column("drawdown_inputs", sa.Text(), nullable=True),
         sa.CheckConstraint("id = 1", name=op.f("ck_alert_clock_single_row")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_alert_clock")),
     )
