@@ -165,11 +165,13 @@ MATCHED_LIVE = """
 # is_overdue in SQL. The first report after a deploy is always written (it ends "Deploying"),
 # stamped with the time Hummingbot answered.
 # The first CTE ends a Hummingbot failure the alerts' clock recorded (record_failure): an
-# answer was recorded. Part of this statement, so recording stays one statement.
+# answer was recorded. Part of this statement, so recording stays one statement; SKIP LOCKED,
+# so a page never waits for an alert evaluation holding the row (the next recording clears it).
 RECORD_STATUS = text("""
     WITH answered AS (
         UPDATE alert_clock SET hummingbot_failing_since = NULL, hummingbot_error_kind = NULL
-        WHERE hummingbot_failing_since IS NOT NULL
+        WHERE id = (SELECT id FROM alert_clock WHERE hummingbot_failing_since IS NOT NULL
+                    FOR UPDATE SKIP LOCKED)
     ), live AS (
         SELECT * FROM jsonb_to_recordset(CAST(:live AS jsonb)) AS l(
             live_name text, word text, pnl float8, volume float8, error_log text, live bool)
@@ -259,17 +261,20 @@ def record_last_seen(snapshot: LiveSnapshot, facts: str | None = None) -> None:
         log.warning("could not record the status snapshot", exc_info=True)
 
 
+# SKIP LOCKED: a page never waits for an alert evaluation holding the row; the failure is
+# recorded by the next failed call (RECORD_AGAIN_SECONDS later at most).
 RECORD_FAILURE = text("""
     UPDATE alert_clock SET hummingbot_failing_since = coalesce(hummingbot_failing_since, :now),
                            hummingbot_error_kind = :kind
+    WHERE id = (SELECT id FROM alert_clock FOR UPDATE SKIP LOCKED)
 """)
 
 
 def record_failure(snapshot: LiveSnapshot) -> None:
     """Since when Hummingbot fails the status call, and how ("auth": it refuses our
     credentials): what the Hummingbot-unreachable alert is evaluated from. Never its text."""
-    if snapshot.reachable:
-        return
+    if snapshot.reachable or not current_app.config.get("HUMMINGBOT_API_URL"):
+        return  # answered, or no Hummingbot to be unreachable (development without one)
     try:
         db.session.execute(RECORD_FAILURE, {"now": snapshot.fetched_at,
                                             "kind": snapshot.error_kind})
