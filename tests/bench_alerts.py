@@ -119,11 +119,11 @@ def main() -> int:
         drop_database(url)
 
     print(f"\nAlert evaluation, {args.bots} bots, in-process (one pass = one period)")
-    print(f"{'pass':40} {'wall ms':>9} {'in PG ms':>9} {'SQL':>5} {'opened':>7} {'fired':>6} "
+    print(f"{'pass':46} {'wall ms':>9} {'in PG ms':>9} {'SQL':>5} {'opened':>7} {'fired':>6} "
           f"{'resolved':>8} {'queued':>7}")
-    print("-" * 96)
+    print("-" * 102)
     for label, ms, db_ms, statements, r in rows:
-        print(f"{label:40} {ms:9.1f} {db_ms:9.1f} {statements:5d} {r.opened:7d} {r.fired:6d} "
+        print(f"{label:46} {ms:9.1f} {db_ms:9.1f} {statements:5d} {r.opened:7d} {r.fired:6d} "
               f"{r.resolved:8d} {r.queued:7d}")
     print(f"\nalerts: {alerts}; outbox rows: {queued}; statements per pass are constant: "
           f"{len({row[3] for row in rows}) == 1}")
