@@ -260,3 +260,18 @@ def test_a_slow_destination_does_not_hold_up_another(committed_app, accounts, re
     finally:
         release.set()
         slow.stop()
+
+
+def test_hummingbots_text_cannot_ping_a_slack_channel(app, accounts, make_bot, receiver):
+    dest = make(accounts, kind="slack", target=receiver.url + "/s")
+    bot = make_bot()
+    service.save_rule({"name": "r", "conditions": ["error_lines"], "destination_id": dest.id},
+                      accounts.admin)
+    db.session.execute(sa.text(
+        "UPDATE bots SET display_status = 'running', error_log = :e WHERE id = :i"),
+        {"i": bot.id, "e": "<!channel> see <http://evil.example|the fix> & more"})
+    evaluate(force=True)
+    drain(app)
+    [body] = receiver.bodies("/s")
+    assert "&lt;!channel&gt; see &lt;http://evil.example|the fix&gt; &amp; more" in body["text"]
+    assert "<!channel>" not in body["text"]

@@ -176,3 +176,17 @@ def test_describe_destination_shows_hints_only(app, accounts, receiver):
     shown = service.describe_destination(dest)
     assert shown["target"] == "set, ending …path" and shown["signing_secret"].startswith("set")
     assert url not in repr(shown) and SIGNING not in repr(shown)
+
+
+def test_enabled_is_kept_on_an_edit_that_does_not_say(app, accounts, receiver):
+    dest = hook(accounts.admin, receiver.url, enabled="0")
+    assert dest.enabled is False
+    service.save_destination({"name": "renamed"}, accounts.admin, dest.id)
+    assert dest.enabled is False
+    service.save_destination({"name": "renamed", "enabled": "1"}, accounts.admin, dest.id)
+    assert dest.enabled is True
+    rule = service.save_rule({"name": "r", "conditions": ["crashed"], "destination_id": dest.id,
+                              "enabled": "0"}, accounts.admin)
+    service.save_rule({"name": "r2", "conditions": ["crashed"], "destination_id": dest.id},
+                      accounts.admin, rule.id)
+    assert rule.enabled is False and rule.name == "r2"

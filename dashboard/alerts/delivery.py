@@ -86,6 +86,8 @@ def deliver(claimed: dict) -> str:
     permanent = False
     try:
         destination = db.session.get(AlertDestination, claimed["destination_id"])
+        if destination is not None:
+            db.session.expunge(destination)  # loaded, decrypted, kept past the rollback
         db.session.rollback()  # no transaction stays open during the send
         if destination is None or not destination.enabled:
             error, permanent = "the destination is disabled", True

@@ -118,8 +118,14 @@ def send_webhook(destination, payload: dict, key: str, config: Mapping) -> None:
     _post(destination.target or "", body, headers, config)
 
 
+def slack_escape(text: str) -> str:
+    """Slack reads `<!channel>`, `<@U123>` and `<url|label>` in text as markup: an error line
+    from Hummingbot must not ping a channel or dress up a link. Its escaping, per Slack."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def send_slack(destination, payload: dict, key: str, config: Mapping) -> None:
-    body = json.dumps({"text": message_text(payload)}).encode()
+    body = json.dumps({"text": slack_escape(message_text(payload))}).encode()
     _post(destination.target or "", body, _json_headers(key), config)
 
 

@@ -136,8 +136,9 @@ def _destination_fields(data: Mapping, user: User, existing: AlertDestination | 
         errors["name"] = "is required"
     elif len(name) > NAME_CHARS:
         errors["name"] = f"at most {NAME_CHARS} characters"
-    fields: dict[str, Any] = {"name": name, "kind": kind,
-                              "enabled": _flag(data, "enabled", True)}
+    # Absent: unchanged on an edit, on for a new one (a form sends its checkbox as 0/1).
+    fields: dict[str, Any] = {"name": name, "kind": kind, "enabled": _flag(
+        data, "enabled", existing.enabled if existing is not None else True)}
     fields["account_identifier"] = (existing.account_identifier if existing is not None
                                     else _owner(data, user, errors))
     # Secrets: blank on an edit keeps the stored value.
@@ -312,7 +313,8 @@ def save_rule(data: Mapping, user: User, rule_id: int | None = None) -> AlertRul
     rule = existing or AlertRule(created_by=user.username)
     rule.name, rule.account_identifier, rule.conditions = name, account, conditions
     rule.destination_id, rule.hold_seconds, rule.repeat_seconds = destination.id, hold, repeat
-    rule.params, rule.enabled = params, _flag(data, "enabled", True)
+    rule.params = params
+    rule.enabled = _flag(data, "enabled", existing.enabled if existing is not None else True)
     db.session.add(rule)
     db.session.commit()
     return rule
