@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import time
 from datetime import timedelta
 
 from flask import Flask, current_app
@@ -156,21 +157,27 @@ class Workers:
 
     def start(self) -> None:
         for n in range(self.count):
-            threading.Thread(target=self._loop, name=f"alerts-{n}", daemon=True).start()
+            threading.Thread(target=self._loop, args=(n == 0,), name=f"alerts-{n}",
+                             daemon=True).start()
 
     def wake(self) -> None:
         self.event.set()
 
-    def _loop(self) -> None:
+    def _loop(self, leads: bool) -> None:
         while True:
             try:
                 while work_once(self.app):
-                    pass
+                    if leads:
+                        self.event.set()  # more may be due: the others help
             except Exception:  # keep the worker alive whatever one pass hit
                 log.exception("alert worker pass failed")
-            # Retries and other processes' rows become due with time: poll for them.
-            self.event.wait(self.poll)
-            self.event.clear()
+            # One worker polls for rows that became due (retries, other processes' alerts);
+            # the rest wait to be woken, so an idle process costs one query a poll.
+            if leads:
+                time.sleep(self.poll)
+            else:
+                self.event.wait(self.poll * 30)
+                self.event.clear()
 
 
 def run_forever(app: Flask, threads: int) -> None:
