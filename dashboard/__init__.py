@@ -61,6 +61,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(history_views.bp)
 
+    from .alerts import views as alert_views
+
+    app.register_blueprint(alert_views.bp)
+
     from .alerts import delivery as alert_delivery
     from .alerts import models as alert_models  # noqa: F401  (the tables join the metadata)
     from .cli import alerts_cli, bots_cli, history_cli, secrets_cli, users_cli

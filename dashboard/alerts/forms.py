@@ -20,7 +20,7 @@ from ..access import visible_bots
 from ..models import Bot, db
 from ..registry import actor_name, utcnow
 from ..validation import HUMMINGBOT_NAME, ValidationError
-from .models import AlertDestination, AlertMute, AlertRule
+from .models import AlertDelivery, AlertDestination, AlertMute, AlertRule
 from .pages import CONDITION_LABELS, KIND_LABELS
 
 MAX_NAME = 80
@@ -34,6 +34,7 @@ TELEGRAM_TOKEN = re.compile(r"^[0-9]{3,20}:[A-Za-z0-9_-]{20,100}$")
 TELEGRAM_CHAT = re.compile(r"^(-?[0-9]{1,20}|@[A-Za-z0-9_]{5,64})$")
 EMAIL = re.compile(r"^[^@\s,;<>]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}$")
 HOST = re.compile(r"^[A-Za-z0-9.-]{1,253}$|^\[[0-9A-Fa-f:.]+\]$")
+SIGNING = "signing_secret"  # the form field's name (not a secret)
 # Conditions about the whole Hummingbot deployment, not one account's bots: the operator's.
 OPERATOR_CONDITIONS = frozenset({"hummingbot_unreachable"})
 
@@ -117,11 +118,9 @@ def parse_destination(form, user, existing: AlertDestination | None) -> Destinat
             problem = check_url(target)
             if problem:
                 errors["target"] = problem
-        if kind == "webhook" and existing is None and len(signing) < 16:
-            errors["signing_secret"] = "must be at least 16 characters (your receiver checks " \
-                                       "the signature with it)."
-        elif signing and len(signing) < 16:
-            errors["signing_secret"] = "must be at least 16 characters."
+        short = "must be at least 16 characters (your receiver checks the signature with it)."
+        if ((kind == "webhook" and existing is None) or signing) and len(signing) < 16:
+            errors[SIGNING] = short
     elif kind == "telegram":
         if not target and existing is None:
             errors["target"] = "is required."
@@ -354,3 +353,24 @@ def own_destinations(user) -> list[AlertDestination]:
 def destination_in_use(row: AlertDestination) -> int:
     return db.session.scalar(select(db.func.count()).select_from(AlertRule)
                              .where(AlertRule.destination_id == row.id)) or 0
+
+
+# ------------------------------------------------------------------------------ deliveries
+def enqueue_test(row: AlertDestination, user) -> AlertDelivery:
+    """A `test` delivery in the outbox: the workers send it like any other, so the log shows
+    what a real alert would meet (policy, timeouts, retries)."""
+    delivery = AlertDelivery(destination_id=row.id, event="test", payload={
+        "event": "test", "title": "Test message from Bot Management",
+        "text": f"Test message for destination {row.name}, sent by {actor_name(user)}."})
+    db.session.add(delivery)
+    db.session.commit()
+    return delivery
+
+
+def retry(row: AlertDelivery) -> None:
+    """A dead delivery back in the queue, due now, with a fresh set of attempts."""
+    row.status = "pending"
+    row.attempts = 0
+    row.next_attempt_at = utcnow()
+    row.locked_until = None
+    db.session.commit()

@@ -73,6 +73,16 @@ def mutes(user) -> list[AlertMute]:
 
 
 # ------------------------------------------------------------------------------ the log
+def visible_deliveries(user) -> Select:
+    """A delivery is its destination owner's business."""
+    query = select(AlertDelivery)
+    if not user.is_admin:
+        query = query.join(AlertDestination,
+                           AlertDestination.id == AlertDelivery.destination_id).where(
+            AlertDestination.account_identifier == user.account_identifier)
+    return query
+
+
 @dataclass(frozen=True)
 class LogFilters:
     status: str = ""

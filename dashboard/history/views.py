@@ -13,6 +13,7 @@ from flask import Blueprint, Response, jsonify, render_template, request, url_fo
 from flask_login import current_user
 
 from ..access import account_or_404, get_bot_or_404
+from ..alerts.pages import open_alerts_for_account
 from ..models import Bot
 from ..registry import utcnow
 from ..validation import HUMMINGBOT_NAME
@@ -125,7 +126,8 @@ def account(account: str):
     events = services.recent_events(account, archived_visible=archived_visible)
     return render_template(
         "accounts/show.html", account=account, figures=figures, charts=charts, best=best,
-        worst=worst, counts=services.account_counts(account, now), events=events, now=now)
+        worst=worst, counts=services.account_counts(account, now), events=events, now=now,
+        open_alerts=open_alerts_for_account(account))
 
 
 @bp.route("/accounts/<account>/statement")
