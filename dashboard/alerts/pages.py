@@ -143,8 +143,36 @@ def delivery_log(user, filters: LogFilters, page: int):
     if span is not None:
         query = query.where(AlertDelivery.created_at >= utcnow() - span)
     query = query.order_by(AlertDelivery.created_at.desc(), AlertDelivery.id.desc())
-    return db.paginate(query, page=page, per_page=LOG_PAGE_SIZE, max_per_page=LOG_PAGE_SIZE,
-                       error_out=False, scalars=False)
+    total = db.session.scalar(select(func.count()).select_from(
+        query.order_by(None).subquery())) or 0
+    rows = db.session.execute(query.limit(LOG_PAGE_SIZE)
+                              .offset((page - 1) * LOG_PAGE_SIZE)).all()
+    return LogPage(items=rows, page=page, total=total)
+
+
+@dataclass(frozen=True)
+class LogPage:
+    """A page of the log (rows of several columns, which db.paginate does not give)."""
+
+    items: list
+    page: int
+    total: int
+
+    @property
+    def has_prev(self) -> bool:
+        return self.page > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.page * LOG_PAGE_SIZE < self.total
+
+    @property
+    def prev_num(self) -> int:
+        return self.page - 1
+
+    @property
+    def next_num(self) -> int:
+        return self.page + 1
 
 
 def redacted(text: str | None, secrets: list[str]) -> str:
