@@ -404,3 +404,50 @@ def test_the_bell_counts_firing_alerts_for_admins(login, alerts_world, statement
     assert len(counts) == 1  # the desktop links and the phone menu share it
     body = login.as_client_a().get("/bots").get_data(as_text=True)
     assert "bell-count" not in body and 'href="/alerts"' in body
+
+
+# ------------------------------------------------------------------------------ secrets
+def test_no_page_and_no_json_ever_shows_a_destination_secret(app, login, alerts_world):
+    """Every GET route in the URL map (pages and /api/ JSON, alerts or not), as an admin and
+    as the owning client, with destinations of every kind holding known secrets; then every
+    alerts form refused with errors. None of the secrets appears anywhere."""
+    from flask import url_for
+
+    from tests.test_route_matrix import SAMPLES, _MAP_APP, _variants
+
+    mine = alerts_world["a"]
+    samples = {**SAMPLES, "destination_id": str(mine["destination"]),
+               "rule_id": str(mine["rule"]), "mute_id": str(mine["mute"]),
+               "delivery_id": str(mine["delivery"])}
+    destination("client_sharp", name="mail", kind="email", target=SMTP_PASSWORD,
+                signing_secret=None, settings={"host": "smtp.example.com", "port": 587,
+                                               "from": "a@example.com", "to": ["b@example.com"],
+                                               "starttls": True, "username": "u"})
+    db.session.commit()
+    checked = 0
+    for user in (login.as_admin, login.as_client_a):
+        client = user()
+        for rule in _MAP_APP.url_map.iter_rules():
+            if "GET" not in rule.methods or rule.endpoint in ("static", "auth.logout"):
+                continue
+            for values in _variants(rule):
+                values = {k: samples.get(k, v) for k, v in values.items()}
+                with app.test_request_context():
+                    url = url_for(rule.endpoint, **values)
+                for headers in ({}, {"HX-Request": "true"}):
+                    if url.startswith("/api/") and headers:
+                        continue
+                    body = client.get(url, headers=headers).get_data(as_text=True)
+                    leaked = [s for s in ALL_SECRETS if s in body]
+                    assert not leaked, (url, leaked)
+                    checked += 1
+        for url, data in ((f"/alerts/destinations/{mine['destination']}/edit",
+                           {"name": "", "target": SECRET_URL + "x",
+                            "signing_secret": SECRET_SIGNING}),
+                          ("/alerts/destinations/new", {"kind": "telegram", "name": "t",
+                                                        "target": TELEGRAM_TOKEN}),
+                          ("/alerts/rules/new", {"name": ""}),
+                          ("/alerts/mutes/new", {"reason": SMTP_PASSWORD[:5]})):
+            body = client.post(url, data=data).get_data(as_text=True)
+            assert not [s for s in ALL_SECRETS if s in body], url
+    assert checked > 40
