@@ -177,32 +177,3 @@ def owns_account(account: str | None, user: User | None = None) -> bool:
     Alert destinations, rules and mutes go through this (alerts/service.py)."""
     user = user or current_user
     return user.is_admin or (account is not None and account == user.account_identifier)
-def owned_rows(model, user: User | None = None) -> Select:
-    """`SELECT model` limited to what `user` may see, for rows owned by an account (alert
-    destinations and rules): everything for admins; for a client, its own account's rows only
-    (a NULL owner is the operator's, never a client's)."""
-    user = user or current_user
-    query = select(model)
-    if not user.is_admin:
-        query = query.where(model.account_identifier == user.account_identifier)
-    return query
-
-
-def owned_or_404(model, row_id: str, user: User | None = None, *, query: Select | None = None):
-    """One account-owned row by id, or the same 404 whether it does not exist or belongs to
-    someone else (ids are sequential: guessing one must tell a client nothing)."""
-    user = user or current_user
-    key = int(row_id) if row_id.isascii() and row_id.isdigit() and len(row_id) < 10 else None
-    row = None
-    if key is not None:
-        scoped = query if query is not None else owned_rows(model, user)
-        row = db.session.scalars(scoped.where(model.id == key)).first()
-    if row is None:
-        if not user.is_admin:
-            from .audit import security_event
-
-            security_event("access_denied", level=logging.WARNING,
-                           reason=f"{model.__tablename__} row not visible to this account",
-                           row_id=row_id[:32])
-        abort(404)
-    return row

@@ -128,7 +128,7 @@ def detail(bot_id: str):
         last_error = redaction.text(bot, last_error)
     return render_template("bots/detail.html", events=events, last_error=last_error,
                            perf=bot_performance(bot, request.args.get("range")),
-                           open_alerts=open_alerts_for_bot(bot.id), **context)
+                           open_alerts=open_alerts_for_bot(bot.id, current_user), **context)
 
 
 def _form_input() -> dict[str, str]:

@@ -17,11 +17,13 @@ from dashboard.models import db
 from dashboard.registry import utcnow
 
 SECRET_URL = "https://hooks.example.com/services/T000/B000/sEcReTtOkEn0123456789"
+# Saved through the forms, a URL passes the outbound policy: a loopback one (allowed in tests).
+LOOPBACK_URL = "http://127.0.0.1:9/services/T000/B000/sEcReTtOkEn0123456789"
 SECRET_SIGNING = "signing-SeCrEt-0123456789abcdef"
 TELEGRAM_TOKEN = "123456789:AAHsEcReTtElEgRaMtOkEn0123456789xyz"
 SMTP_PASSWORD = "smtp-PaSsWoRd-0123456789"
-ALL_SECRETS = (SECRET_URL, SECRET_SIGNING, TELEGRAM_TOKEN, SMTP_PASSWORD, "sEcReTtOkEn",
-               "AAHsEcReT", "PaSsWoRd", "SeCrEt-0123")
+ALL_SECRETS = (SECRET_URL, LOOPBACK_URL, SECRET_SIGNING, TELEGRAM_TOKEN, SMTP_PASSWORD,
+               "sEcReTtOkEn", "AAHsEcReT", "PaSsWoRd", "SeCrEt-0123")
 ROUTES_WITH_IDS = {
     "destination": ("/alerts/destinations/{}/edit", "/alerts/destinations/{}/delete",
                     "/alerts/destinations/{}/test"),
@@ -177,15 +179,15 @@ def test_a_delete_without_its_confirmation_changes_nothing(login, alerts_world):
 def test_create_a_destination_and_its_secrets_are_write_only(login, alerts_world):
     admin = login.as_admin()
     response = admin.post("/alerts/destinations/new", data={
-        "kind": "webhook", "name": "ops hook", "target": SECRET_URL,
+        "kind": "webhook", "name": "ops hook", "target": LOOPBACK_URL,
         "signing_secret": SECRET_SIGNING, "enabled": "1"})
     assert response.status_code == 303
     row = db.session.scalars(select(AlertDestination).where(
         AlertDestination.name == "ops hook")).one()
-    assert row.target == SECRET_URL and row.account_identifier is None and row.enabled
-    stored = db.session.execute(select(func.cast(
-        AlertDestination.__table__.c.target, db.Text)).where(AlertDestination.id == row.id))
-    assert SECRET_URL not in str(stored.scalar())  # sealed at rest
+    assert row.target == LOOPBACK_URL and row.account_identifier is None and row.enabled
+    stored = db.session.execute(db.text("SELECT target FROM alert_destinations WHERE id = :id"),
+                                {"id": row.id}).scalar()
+    assert "sEcReT" not in stored  # sealed at rest
 
     form = admin.get(f"/alerts/destinations/{row.id}/edit").get_data(as_text=True)
     assert "set, ending …" in form
@@ -194,32 +196,34 @@ def test_create_a_destination_and_its_secrets_are_write_only(login, alerts_world
     assert admin.post(f"/alerts/destinations/{row.id}/edit", data={
         "name": "ops hook 2", "target": "", "signing_secret": ""}).status_code == 303
     db.session.refresh(row)
-    assert row.name == "ops hook 2" and row.target == SECRET_URL
+    assert row.name == "ops hook 2" and row.target == LOOPBACK_URL
     assert row.signing_secret == SECRET_SIGNING and not row.enabled
     # A new one replaces it.
     admin.post(f"/alerts/destinations/{row.id}/edit", data={
-        "name": "ops hook 2", "target": "https://hooks.example.com/new-one-0123456789"})
+        "name": "ops hook 2", "target": "http://127.0.0.1:9/new-one-0123456789"})
     db.session.refresh(row)
     assert row.target.endswith("new-one-0123456789")
 
 
 @pytest.mark.parametrize(("data", "field"), [
-    ({"kind": "webhook", "name": "", "target": SECRET_URL, "signing_secret": SECRET_SIGNING},
-     "name"),
+    ({"kind": "webhook", "name": "", "target": LOOPBACK_URL,
+      "signing_secret": SECRET_SIGNING}, "name"),
+    ({"kind": "webhook", "name": "x", "target": "http://169.254.169.254/latest/meta-data",
+      "signing_secret": SECRET_SIGNING}, "target"),
     ({"kind": "webhook", "name": "x", "target": "ftp://example.com/x",
       "signing_secret": SECRET_SIGNING}, "target"),
-    ({"kind": "webhook", "name": "x", "target": SECRET_URL, "signing_secret": "short"},
+    ({"kind": "webhook", "name": "x", "target": LOOPBACK_URL, "signing_secret": "short"},
      "signing_secret"),
     ({"kind": "slack", "name": "x", "target": ""}, "target"),
     ({"kind": "telegram", "name": "x", "target": TELEGRAM_TOKEN, "chat_id": "not a chat"},
      "chat_id"),
     ({"kind": "telegram", "name": "x", "target": "nope", "chat_id": "-100"}, "target"),
-    ({"kind": "email", "name": "x", "host": "smtp.example.com", "port": "99999",
+    ({"kind": "email", "name": "x", "host": "127.0.0.1", "port": "99999",
       "from": "a@example.com", "to": "b@example.com"}, "port"),
-    ({"kind": "email", "name": "x", "host": "smtp.example.com", "from": "a@example.com",
-      "to": "b@example.com, not-an-address"}, "to"),
+    ({"kind": "email", "name": "x", "host": "127.0.0.1", "from": "a@example.com",
+      "to": "not-an-address"}, "to"),
     ({"kind": "pager", "name": "x"}, "kind"),
-    ({"kind": "slack", "name": "x", "target": SECRET_URL,
+    ({"kind": "slack", "name": "x", "target": LOOPBACK_URL,
       "account_identifier": "bad account!"}, "account_identifier"),
 ])
 def test_a_bad_destination_comes_back_with_the_input_and_stores_nothing(
@@ -228,8 +232,7 @@ def test_a_bad_destination_comes_back_with_the_input_and_stores_nothing(
     response = login.as_admin().post("/alerts/destinations/new", data=data)
     body = response.get_data(as_text=True)
     assert response.status_code == 422
-    assert f'id="{field}-error"' in body or f"{field.capitalize()} must" in body \
-        or "Kind must" in body
+    assert f'id="{field}-error"' in body or "Kind: " in body
     if data.get("name"):
         assert f'value="{data["name"]}"' in body
     for secret in ALL_SECRETS:  # not even the secret just typed
@@ -240,17 +243,16 @@ def test_a_bad_destination_comes_back_with_the_input_and_stores_nothing(
 def test_email_and_telegram_destinations(login, alerts_world):
     admin = login.as_admin()
     assert admin.post("/alerts/destinations/new", data={
-        "kind": "email", "name": "mail", "host": "smtp.example.com", "port": "2525",
-        "from": "bots@example.com", "to": "ops@example.com, cto@example.com", "starttls": "1",
+        "kind": "email", "name": "mail", "host": "127.0.0.1", "port": "2525",
+        "from": "bots@example.com", "to": "ops@example.com", "starttls": "1",
         "username": "bots", "target": SMTP_PASSWORD, "enabled": "1"}).status_code == 303
     mail = db.session.scalars(select(AlertDestination).where(
         AlertDestination.name == "mail")).one()
-    assert mail.settings == {"host": "smtp.example.com", "port": 2525,
-                             "from": "bots@example.com", "starttls": True, "username": "bots",
-                             "to": ["ops@example.com", "cto@example.com"]}
+    assert mail.settings == {"host": "127.0.0.1", "port": 2525, "from": "bots@example.com",
+                             "starttls": True, "username": "bots", "to": "ops@example.com"}
     assert mail.target == SMTP_PASSWORD
     body = admin.get(f"/alerts/destinations/{mail.id}/edit").get_data(as_text=True)
-    assert "ops@example.com, cto@example.com" in body and SMTP_PASSWORD not in body
+    assert 'value="ops@example.com"' in body and SMTP_PASSWORD not in body
     assert admin.post("/alerts/destinations/new", data={
         "kind": "telegram", "name": "tg", "target": TELEGRAM_TOKEN,
         "chat_id": "@bot_alerts"}).status_code == 303
@@ -259,7 +261,7 @@ def test_email_and_telegram_destinations(login, alerts_world):
 def test_a_client_destination_is_its_own_whatever_the_form_says(login, alerts_world):
     response = login.as_client_a().post("/alerts/destinations/new", data={
         "kind": "discord", "name": "mine", "account_identifier": "client_other",
-        "target": "https://discord.example.com/api/webhooks/1/abcdefghijklmnop"})
+        "target": "http://127.0.0.1:9/api/webhooks/1/abcdefghijklmnop"})
     assert response.status_code == 303
     row = db.session.scalars(select(AlertDestination).where(
         AlertDestination.name == "mine")).one()
@@ -272,16 +274,17 @@ def test_create_a_rule_with_params(login, alerts_world):
     response = admin.post("/alerts/rules/new", data={
         "name": "drawdown to ops", "destination_id": str(alerts_world["operator"]),
         "conditions": ["drawdown", "hummingbot_unreachable", "missing"],
-        "hold_minutes": "10", "repeat_minutes": "60", "drawdown_amount": "250.5",
+        "hold_seconds": "600", "repeat_seconds": "3600", "drawdown_amount": "250.5",
         "drawdown_window_minutes": "120", "unreachable_minutes": "3", "enabled": "1"})
     assert response.status_code == 303
     rule = db.session.scalars(select(AlertRule).where(AlertRule.name == "drawdown to ops")).one()
-    assert rule.conditions == ["missing", "drawdown", "hummingbot_unreachable"]
+    assert sorted(rule.conditions) == ["drawdown", "hummingbot_unreachable", "missing"]
     assert (rule.hold_seconds, rule.repeat_seconds, rule.account_identifier) == (600, 3600, None)
     assert rule.params == {"drawdown_amount": 250.5, "drawdown_window_minutes": 120,
                            "unreachable_minutes": 3}
     body = admin.get(f"/alerts/rules/{rule.id}/edit").get_data(as_text=True)
-    assert 'value="250.5"' in body and 'value="10"' in body
+    assert 'value="250.5"' in body and '<option value="600" selected>10 min</option>' in body
+    assert '<option value="3600" selected>1 h</option>' in body
 
 
 @pytest.mark.parametrize(("who", "data", "field"), [
@@ -292,12 +295,15 @@ def test_create_a_rule_with_params(login, alerts_world):
     ("admin", {"name": "r", "conditions": ["drawdown"], "destination": "operator",
                "drawdown_amount": "-5"}, "drawdown_amount"),
     ("admin", {"name": "r", "conditions": ["missing"], "destination": "operator",
-               "hold_minutes": "abc"}, "hold_minutes"),
+               "hold_seconds": "abc"}, "hold_seconds"),
     # A client account's destination hears about that account only.
     ("admin", {"name": "r", "conditions": ["missing"], "destination": "a",
-               "account_identifier": "client_other"}, "account_identifier"),
+               "account_identifier": "client_other"}, "destination_id"),
     ("admin", {"name": "r", "conditions": ["missing"], "destination": "a"},
-     "account_identifier"),
+     "destination_id"),
+    # Hummingbot unreachable is not one account's.
+    ("admin", {"name": "r", "conditions": ["hummingbot_unreachable"], "destination": "a",
+               "account_identifier": "client_sharp"}, "conditions"),
     # A client may route only to its own destinations, and not fleet-wide conditions.
     ("client", {"name": "r", "conditions": ["missing"], "destination": "b"},
      "destination_id"),
@@ -336,7 +342,6 @@ def test_mutes(login, alerts_world):
     before = _counts()
     for data in ({"bot_id": "other-bot", "until": until},  # not its bot
                  {"account_identifier": "client_other", "until": until},  # not its account
-                 {"bot_id": "sharp-bot", "account_identifier": "client_sharp", "until": until},
                  {"bot_id": "sharp-bot", "until": "2001-01-01T00:00"},
                  {"bot_id": "sharp-bot", "until": "tomorrow"}):
         response = client_a.post("/alerts/mutes/new", data=data)
@@ -413,7 +418,7 @@ def test_no_page_and_no_json_ever_shows_a_destination_secret(app, login, alerts_
     alerts form refused with errors. None of the secrets appears anywhere."""
     from flask import url_for
 
-    from tests.test_route_matrix import SAMPLES, _MAP_APP, _variants
+    from tests.test_route_matrix import _MAP_APP, SAMPLES, _variants
 
     mine = alerts_world["a"]
     samples = {**SAMPLES, "destination_id": str(mine["destination"]),

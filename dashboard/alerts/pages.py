@@ -1,23 +1,22 @@
-"""What the alerts pages read: destinations, rules, mutes and deliveries scoped to the viewer,
-the delivery log's filters, open alerts for a bot or an account, and the header's count.
-
-Scoping goes through `dashboard/access.py` (`owned_or_404`, `owned_rows`): admins see
-everything, a client only what belongs to its own account. A delivery belongs to whoever owns
-its destination, so a client never learns an operator's destination or what it was sent.
+"""What the alerts pages show, on top of the core's service (service.py does the scoping:
+admins see everything, a client only its own account's; a delivery belongs to whoever owns
+its destination): labels, the delivery log's filters and page with what each row shows beside
+it, open alerts with their bots' names, and the header's count (once per request).
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
-from flask import g
-from sqlalchemy import Select, func, or_, select
+from flask import abort, g
+from sqlalchemy import func, select
 
-from ..access import owned_rows
 from ..models import Bot, db
 from ..registry import utcnow
-from .models import Alert, AlertDelivery, AlertDestination, AlertMute, AlertRule
+from . import service
+from .models import Alert, AlertDelivery, AlertDestination, AlertMute
 
 # What a page calls each condition code (the codes are the core's, dashboard/alerts/conditions.py).
 CONDITION_LABELS = {
@@ -46,43 +45,44 @@ def condition_label(code: str | None) -> str:
 
 # ------------------------------------------------------------------------------ lists
 def destinations(user) -> list[AlertDestination]:
-    return list(db.session.scalars(owned_rows(AlertDestination, user)
-                                   .order_by(AlertDestination.name, AlertDestination.id)))
+    return list(db.session.scalars(service.visible_destinations(user)))
 
 
-def rules(user) -> list[AlertRule]:
-    return list(db.session.scalars(owned_rows(AlertRule, user)
-                                   .order_by(AlertRule.name, AlertRule.id)))
+def rules(user) -> list:
+    return list(db.session.scalars(service.visible_rules(user)))
 
 
-def visible_mutes(user) -> Select:
-    """Mutes of the client's account, and of the client's own bots (a bot's mute names the
-    bot, not always its account)."""
-    query = select(AlertMute)
-    if not user.is_admin:
-        own_bots = select(Bot.id).where(Bot.account_identifier == user.account_identifier)
-        query = query.where(or_(AlertMute.account_identifier == user.account_identifier,
-                                AlertMute.bot_id.in_(own_bots)))
-    return query
+def mutes(user) -> list:
+    """Mutes still in force, soonest to end first (ended ones are history, not settings)."""
+    return sorted(db.session.scalars(service.visible_mutes(user)), key=lambda m: (m.until, m.id))
 
 
-def mutes(user) -> list[AlertMute]:
-    """Mutes still in force, soonest to end first; ended ones are history, not settings."""
-    return list(db.session.scalars(visible_mutes(user).where(AlertMute.until > utcnow())
-                                   .order_by(AlertMute.until, AlertMute.id)))
+def _not_visible(what: str, row_id: int):
+    from ..audit import security_event
+
+    security_event("access_denied", level=logging.WARNING, reason=f"{what} not visible",
+                   row_id=row_id)
+    abort(404)
+
+
+def mute_or_404(mute_id: int, user) -> AlertMute:
+    """What service.delete_mute checks, before a view looks at the rest of the form."""
+    mute = db.session.scalars(service.visible_mutes(user, current_only=False)
+                              .where(AlertMute.id == mute_id)).first()
+    if mute is None:
+        _not_visible("alert mute", mute_id)
+    return mute
+
+
+def delivery_or_404(delivery_id: int, user) -> AlertDelivery:
+    delivery = db.session.scalars(service.visible_deliveries(user)
+                                  .where(AlertDelivery.id == delivery_id)).first()
+    if delivery is None:
+        _not_visible("alert delivery", delivery_id)
+    return delivery
 
 
 # ------------------------------------------------------------------------------ the log
-def visible_deliveries(user) -> Select:
-    """A delivery is its destination owner's business."""
-    query = select(AlertDelivery)
-    if not user.is_admin:
-        query = query.join(AlertDestination,
-                           AlertDestination.id == AlertDelivery.destination_id).where(
-            AlertDestination.account_identifier == user.account_identifier)
-    return query
-
-
 @dataclass(frozen=True)
 class LogFilters:
     status: str = ""
@@ -120,29 +120,20 @@ def delivery_log(user, filters: LogFilters, page: int):
     """One page of deliveries, newest first, with what the table shows beside each: its
     destination's name and kind, and its alert's condition, bot and account. Filtered and
     paginated in SQL (two statements: the page and its count)."""
-    query = (
-        select(AlertDelivery, AlertDestination.name, AlertDestination.kind,
-               Alert.condition, Alert.bot_id, Alert.account_identifier, Bot.name)
-        .join(AlertDestination, AlertDestination.id == AlertDelivery.destination_id)
-        .outerjoin(Alert, Alert.id == AlertDelivery.alert_id)
-        .outerjoin(Bot, Bot.id == Alert.bot_id)
-    )
-    if not user.is_admin:
-        query = query.where(AlertDestination.account_identifier == user.account_identifier)
-    if filters.status:
-        query = query.where(AlertDelivery.status == filters.status)
-    if filters.destination:
-        query = query.where(AlertDelivery.destination_id == filters.destination)
-    if filters.condition == "test":
-        query = query.where(AlertDelivery.event == "test")
-    elif filters.condition:
+    query = service.visible_deliveries(
+        user, status=filters.status or None, destination_id=filters.destination,
+        event="test" if filters.condition == "test" else None,
+    ).add_columns(AlertDestination.name, AlertDestination.kind, Alert.condition, Alert.bot_id,
+                  Alert.account_identifier, Bot.name
+    ).outerjoin(Alert, Alert.id == AlertDelivery.alert_id
+    ).outerjoin(Bot, Bot.id == Alert.bot_id)
+    if filters.condition and filters.condition != "test":
         query = query.where(Alert.condition == filters.condition)
     if filters.account:
         query = query.where(Alert.account_identifier == filters.account)
     span = PERIODS[filters.period][1]
     if span is not None:
         query = query.where(AlertDelivery.created_at >= utcnow() - span)
-    query = query.order_by(AlertDelivery.created_at.desc(), AlertDelivery.id.desc())
     total = db.session.scalar(select(func.count()).select_from(
         query.order_by(None).subquery())) or 0
     rows = db.session.execute(query.limit(LOG_PAGE_SIZE)
@@ -196,24 +187,23 @@ def destination_secrets(rows: list[AlertDestination]) -> list[str]:
 
 
 # ------------------------------------------------------------------------------ open alerts
-def open_alerts_for_bot(bot_id: str) -> list[Alert]:
-    return list(db.session.scalars(
-        select(Alert).where(Alert.bot_id == bot_id, Alert.state == "firing")
-        .order_by(Alert.since, Alert.id)))
+def open_alerts_for_bot(bot_id: str, user) -> list[Alert]:
+    """Alerts not yet resolved (pending ones are still holding), oldest first."""
+    return sorted(service.open_alerts_for_bot(bot_id, user), key=lambda a: (a.since, a.id))
 
 
-def open_alerts_for_account(account: str) -> list[tuple[Alert, str | None]]:
-    """Firing alerts of the account's bots (and of the account itself), with each bot's name."""
-    return list(db.session.execute(
-        select(Alert, Bot.name).outerjoin(Bot, Bot.id == Alert.bot_id)
-        .where(Alert.account_identifier == account, Alert.state == "firing")
-        .order_by(Alert.since, Alert.id).limit(200)))
+def open_alerts_for_account(account: str, user) -> list[tuple[Alert, str | None]]:
+    """The account's open alerts, each with its bot's name (one more query for the names)."""
+    alerts = sorted(service.open_alerts_for_account(account, user), key=lambda a: (a.since, a.id))
+    ids = {a.bot_id for a in alerts if a.bot_id}
+    names = dict(db.session.execute(select(Bot.id, Bot.name).where(Bot.id.in_(ids))).all()) \
+        if ids else {}
+    return [(alert, names.get(alert.bot_id)) for alert in alerts]
 
 
-def firing_count() -> int:
-    """The header bell: one COUNT per request at most (the partial index on non-resolved
-    alerts keeps it small whatever the history holds)."""
+def firing_count(user) -> int:
+    """The header's bell: one COUNT per request at most (the desktop links and the phone menu
+    both show it)."""
     if "firing_alerts" not in g:
-        g.firing_alerts = db.session.scalar(
-            select(func.count()).select_from(Alert).where(Alert.state == "firing")) or 0
+        g.firing_alerts = service.open_alert_count(user)
     return g.firing_alerts

@@ -127,7 +127,7 @@ def account(account: str):
     return render_template(
         "accounts/show.html", account=account, figures=figures, charts=charts, best=best,
         worst=worst, counts=services.account_counts(account, now), events=events, now=now,
-        open_alerts=open_alerts_for_account(account))
+        open_alerts=open_alerts_for_account(account, current_user))
 
 
 @bp.route("/accounts/<account>/statement")
