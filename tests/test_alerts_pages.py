@@ -456,3 +456,36 @@ def test_no_page_and_no_json_ever_shows_a_destination_secret(app, login, alerts_
             body = client.post(url, data=data).get_data(as_text=True)
             assert not [s for s in ALL_SECRETS if s in body], url
     assert checked > 40
+
+
+@pytest.mark.parametrize("who", ["admin", "client"])
+def test_the_alerts_page_costs_the_same_whatever_the_log_holds(login, alerts_world, statements,
+                                                               who):
+    """Counted, never timed: the page and its filtered log in a fixed number of statements,
+    at 30 and at 3,000 deliveries."""
+    client = login.as_admin() if who == "admin" else login.as_client_a()
+    dest = alerts_world["a"]["destination"]
+    paths = ["/alerts", "/alerts?status=delivered&period=all&page=3",
+             f"/alerts?destination={dest}&condition=crashed&account=client_sharp"]
+
+    def add(count: int) -> None:
+        db.session.execute(db.text("""
+            INSERT INTO alert_deliveries (destination_id, alert_id, event, status, created_at)
+            SELECT :dest, :alert, 'fired', 'delivered', now() - n * interval '1 minute'
+            FROM generate_series(1, :count) AS n"""),
+            {"dest": dest, "alert": alerts_world["a"]["alert"], "count": count})
+        db.session.commit()
+
+    def per_page() -> dict[str, int]:
+        found = {}
+        for path in paths:
+            statements.clear()
+            assert client.get(path).status_code == 200, path
+            found[path] = len(statements)
+        return found
+
+    add(30)
+    few = per_page()
+    add(2970)
+    assert per_page() == few
+    assert max(few.values()) <= 9, few
