@@ -489,3 +489,11 @@ def test_the_alerts_page_costs_the_same_whatever_the_log_holds(login, alerts_wor
     add(2970)
     assert per_page() == few
     assert max(few.values()) <= 9, few
+
+
+def test_every_condition_and_kind_has_a_label():
+    from dashboard.alerts.models import CONDITIONS, DESTINATION_KINDS
+    from dashboard.alerts.pages import CONDITION_LABELS, KIND_LABELS
+
+    assert set(CONDITION_LABELS) == set(CONDITIONS)
+    assert set(KIND_LABELS) == set(DESTINATION_KINDS)

@@ -32,7 +32,6 @@ CONDITION_LABELS = {
 KIND_LABELS = {"webhook": "JSON webhook", "slack": "Slack", "discord": "Discord",
                "telegram": "Telegram", "email": "Email (SMTP)"}
 DELIVERY_STATUSES = ("pending", "sending", "delivered", "dead")
-EVENTS = ("fired", "repeat", "resolved", "test")
 PERIODS = {"24h": ("Last 24 hours", timedelta(hours=24)), "7d": ("Last 7 days", timedelta(days=7)),
            "30d": ("Last 30 days", timedelta(days=30)), "all": ("All time", None)}
 LOG_PAGE_SIZE = 25
