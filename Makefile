@@ -51,6 +51,7 @@ drill: install-dev
 bench: install-dev
 	$(BIN)/python -m tests.benchmark $(BENCH_ARGS)
 	$(BIN)/python -m tests.bench_batches
+	$(BIN)/python -m tests.bench_alerts
 
 lint: install-dev
 	$(BIN)/ruff check .

@@ -61,12 +61,19 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(history_views.bp)
 
-    from .cli import bots_cli, history_cli, secrets_cli, users_cli
+    from .alerts import views as alert_views
+
+    app.register_blueprint(alert_views.bp)
+
+    from .alerts import delivery as alert_delivery
+    from .alerts import models as alert_models  # noqa: F401  (the tables join the metadata)
+    from .cli import alerts_cli, bots_cli, history_cli, secrets_cli, users_cli
 
     app.cli.add_command(users_cli)
     app.cli.add_command(bots_cli)
     app.cli.add_command(history_cli)
     app.cli.add_command(secrets_cli)
+    app.cli.add_command(alerts_cli)
 
     from . import formatting, gateway, observability, web
 
@@ -74,6 +81,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     gateway.init_app(app)
     web.init_app(app)
     batch_executor.init_app(app)
+    alert_delivery.init_app(app)
     formatting.init_app(app)
     return app
 

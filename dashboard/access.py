@@ -164,3 +164,16 @@ def account_or_404(account: str, user: User | None = None) -> str:
     if user.is_admin and not account_exists(account):
         abort(404)
     return account
+
+
+def account_scope(user: User | None = None) -> str | None:
+    """The one account a client is confined to; None for an admin (every account)."""
+    user = user or current_user
+    return None if user.is_admin else user.account_identifier
+
+
+def owns_account(account: str | None, user: User | None = None) -> bool:
+    """May `user` manage things owned by `account` (None: the operator's, admins only)?
+    Alert destinations, rules and mutes go through this (alerts/service.py)."""
+    user = user or current_user
+    return user.is_admin or (account is not None and account == user.account_identifier)

@@ -10,6 +10,7 @@ from markupsafe import Markup
 
 from . import lifecycle, pickers
 from .access import admin_only, get_bot_or_404, is_htmx
+from .alerts.pages import open_alerts_for_bot
 from .disclosure import viewer_redaction
 from .edit_merge import base_values, merge_edit, saved_values
 from .gateway import hummingbot
@@ -126,7 +127,8 @@ def detail(bot_id: str):
         events = [redaction.event(bot, event) for event in events]
         last_error = redaction.text(bot, last_error)
     return render_template("bots/detail.html", events=events, last_error=last_error,
-                           perf=bot_performance(bot, request.args.get("range")), **context)
+                           perf=bot_performance(bot, request.args.get("range")),
+                           open_alerts=open_alerts_for_bot(bot.id, current_user), **context)
 
 
 def _form_input() -> dict[str, str]:

@@ -1,4 +1,5 @@
-"""`flask --app wsgi users ...`, `... bots ...`, `... history ...` and `... secrets ...`."""
+"""`flask --app wsgi users ...`, `... bots ...`, `... history ...`, `... secrets ...` and
+`... alerts ...`."""
 
 from __future__ import annotations
 
@@ -276,3 +277,87 @@ def secrets_rotate_command():
         db.session.rollback()
         raise click.ClickException(str(exc)) from exc
     click.echo(f"Re-encrypted {count} secrets with the first key.")
+
+
+alerts_cli = AppGroup("alerts", help="Alerts: test a destination, list and retry deliveries.")
+
+
+def _operator() -> SimpleNamespace:
+    """The CLI acts as the operator: an admin over every account."""
+    return SimpleNamespace(is_admin=True, account_identifier=None, username="cli")
+
+
+@alerts_cli.command("test")
+@click.argument("destination_id", type=int)
+@click.option("--wait/--no-wait", default=True, help="Send it now and say how it went.")
+def alerts_test_command(destination_id: int, wait: bool):
+    """Queue a test message to a destination (by id) and, by default, send it now."""
+    from werkzeug.exceptions import NotFound
+
+    from .alerts import delivery, service
+
+    try:
+        queued = service.test_send(destination_id, _operator())
+    except NotFound:
+        raise click.ClickException(f"No destination {destination_id}.") from None
+    click.echo(f"Queued test delivery {queued.id}.")
+    if wait:
+        delivery.run_pending(current_app._get_current_object(), workers=1)
+        db.session.expire_all()
+        sent = db.session.get(type(queued), queued.id)
+        click.echo(f"Delivery {sent.id}: {sent.status}"
+                   + (f" ({sent.last_error})" if sent.last_error else ""))
+        if sent.status == "dead":
+            sys.exit(1)
+
+
+@alerts_cli.command("list")
+@click.option("--status", type=click.Choice(("pending", "sending", "delivered", "dead")))
+@click.option("--limit", default=50, show_default=True)
+def alerts_list_command(status: str | None, limit: int):
+    """Recent deliveries, newest first: id, when, event, destination, status, attempts."""
+    from .alerts import service
+
+    for row in service.list_deliveries(_operator(), status=status, limit=limit):
+        click.echo(f"{row.id}\t{row.created_at:%Y-%m-%d %H:%M:%S}\t{row.event}\t"
+                   f"destination {row.destination_id}\t{row.status}\t{row.attempts}\t"
+                   f"{row.last_error or ''}")
+
+
+@alerts_cli.command("retry")
+@click.argument("delivery_id", type=int)
+def alerts_retry_command(delivery_id: int):
+    """Put a dead delivery back in the queue (same idempotency key)."""
+    from werkzeug.exceptions import NotFound
+
+    from .alerts import service
+    from .validation import ValidationError
+
+    try:
+        service.retry_delivery(delivery_id, _operator())
+    except NotFound:
+        raise click.ClickException(f"No delivery {delivery_id}.") from None
+    except ValidationError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Delivery {delivery_id} is pending again.")
+
+
+@alerts_cli.command("evaluate")
+def alerts_evaluate_command():
+    """Evaluate the conditions now (the background job does it every period anyway)."""
+    from .alerts.conditions import evaluate
+
+    report = evaluate(force=True)
+    if not report.ran:
+        raise click.ClickException(f"Skipped: {report.reason}.")
+    click.echo(f"Opened {report.opened}, fired {report.fired}, resolved {report.resolved}; "
+               f"{report.queued} messages queued.")
+
+
+@alerts_cli.command("work")
+@click.option("--threads", default=2, show_default=True)
+def alerts_work_command(threads: int):
+    """Deliver messages in this process until stopped (besides the web processes' workers)."""
+    from .alerts.delivery import run_forever
+
+    run_forever(current_app._get_current_object(), threads)

@@ -139,6 +139,19 @@ class Settings:
     batch_workers: int = 4
     db_pool_size: int = 16
     batch_poll_seconds: float = 1.0
+    # Alerts (dashboard/alerts/): README, "Alerts".
+    alert_workers: int = 2
+    alert_poll_seconds: float = 1.0
+    alert_evaluate_seconds: float = 30.0
+    alert_lease_seconds: float = 60.0
+    alert_max_attempts: int = 8
+    alert_backoff_seconds: float = 5.0
+    alert_send_timeout: float = 5.0
+    alert_unreachable_minutes: int = 5
+    alerts_allow_http: bool = False
+    alerts_allow_loopback: bool = False
+    alerts_allow_private: bool = False
+    alerts_telegram_api_url: str = "https://api.telegram.org"
 
     @property
     def is_production(self) -> bool:
@@ -179,6 +192,18 @@ class Settings:
             "SQL_COUNT_HEADER": self.sql_count_header,
             "BATCH_WORKERS": self.batch_workers,
             "BATCH_POLL_SECONDS": self.batch_poll_seconds,
+            "ALERT_WORKERS": self.alert_workers,
+            "ALERT_POLL_SECONDS": self.alert_poll_seconds,
+            "ALERT_EVALUATE_SECONDS": self.alert_evaluate_seconds,
+            "ALERT_LEASE_SECONDS": self.alert_lease_seconds,
+            "ALERT_MAX_ATTEMPTS": self.alert_max_attempts,
+            "ALERT_BACKOFF_SECONDS": self.alert_backoff_seconds,
+            "ALERT_SEND_TIMEOUT": self.alert_send_timeout,
+            "ALERT_UNREACHABLE_MINUTES": self.alert_unreachable_minutes,
+            "ALERTS_ALLOW_HTTP": self.alerts_allow_http,
+            "ALERTS_ALLOW_LOOPBACK": self.alerts_allow_loopback,
+            "ALERTS_ALLOW_PRIVATE": self.alerts_allow_private,
+            "ALERTS_TELEGRAM_API_URL": self.alerts_telegram_api_url,
             "SESSION_IDLE_MINUTES": self.session_idle_minutes,
             "SESSION_MAX_HOURS": self.session_max_hours,
             "LOGIN_THROTTLE_WINDOW_SECONDS": self.login_throttle_window_seconds,
@@ -301,6 +326,26 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         batch_workers=_at_least(env, "BATCH_WORKERS", 4, 0),
         db_pool_size=_at_least(env, "DB_POOL_SIZE", default_pool_size(env), 1),
         batch_poll_seconds=_float(env, "BATCH_POLL_SECONDS", 1.0),
+        # Alerts: delivery threads per process (0: none here), how often conditions are
+        # evaluated fleet-wide (0: never in this process), a claim's lease (longer than any
+        # send), retries with exponential backoff from ALERT_BACKOFF_SECONDS, then dead.
+        alert_workers=_at_least(env, "ALERT_WORKERS", 2, 0),
+        alert_poll_seconds=_float(env, "ALERT_POLL_SECONDS", 1.0),
+        alert_evaluate_seconds=_float(env, "ALERT_EVALUATE_SECONDS", 30.0),
+        alert_lease_seconds=_float(env, "ALERT_LEASE_SECONDS", 60.0),
+        alert_max_attempts=_at_least(env, "ALERT_MAX_ATTEMPTS", 8, 1),
+        alert_backoff_seconds=_float(env, "ALERT_BACKOFF_SECONDS", 5.0),
+        alert_send_timeout=_float(env, "ALERT_SEND_TIMEOUT", 5.0),
+        alert_unreachable_minutes=_at_least(env, "ALERT_UNREACHABLE_MINUTES", 5, 1),
+        # The outbound policy (alerts/policy.py): plain http, this machine and private
+        # networks are refused in production unless allowed; development allows them.
+        alerts_allow_http=_bool(env.get("ALERTS_ALLOW_HTTP"), default=app_env != "production"),
+        alerts_allow_loopback=_bool(env.get("ALERTS_ALLOW_LOOPBACK"),
+                                    default=app_env == "development"),
+        alerts_allow_private=_bool(env.get("ALERTS_ALLOW_PRIVATE"),
+                                   default=app_env != "production"),
+        alerts_telegram_api_url=(env.get("ALERTS_TELEGRAM_API_URL")
+                                 or "https://api.telegram.org").rstrip("/"),
     )
 
 

@@ -91,8 +91,10 @@ class Hummingbot:
         )
         self.feed = StatusFeed(self._fetch_status, app.config["STATUS_CACHE_SECONDS"],
                                fetch_exited=self._fetch_exited, on_fresh=self._record_snapshot,
+                               on_failed=self._record_failure,
                                stuck_after=app.config["DEPLOY_GRACE_SECONDS"])
         self._recorded: tuple[str, float] | None = None  # (facts, when) recorded last
+        self._failure_recorded: tuple[str, float] | None = None  # (error kind, when)
         self._record_lock = threading.Lock()
         self.catalog = Catalog({"accounts": lambda: self.require_client().accounts(),
                                 "connectors": lambda: self.require_client().connectors()})
@@ -123,6 +125,20 @@ class Hummingbot:
         record_last_seen(snapshot, facts)
 
 
+    def _record_failure(self, snapshot: LiveSnapshot) -> None:
+        """Hummingbot failed the status call: the alerts' clock learns since when (at most
+        once per RECORD_AGAIN_SECONDS per process while the failure stays the same)."""
+        now = time.monotonic()
+        with self._record_lock:
+            last = self._failure_recorded
+            if last is not None and last[0] == snapshot.error_kind \
+                    and now - last[1] < RECORD_AGAIN_SECONDS:
+                return
+            self._failure_recorded = (snapshot.error_kind or "", now)
+            self._recorded = None  # the next answer is recorded at once: it ends the failure
+        record_failure(snapshot)
+
+
 def hummingbot() -> Hummingbot:
     return current_app.extensions["hummingbot"]
 
@@ -148,8 +164,15 @@ MATCHED_LIVE = """
 # `awaiting` and `overdue` state status.py's is_script_bot, awaiting_first_report and
 # is_overdue in SQL. The first report after a deploy is always written (it ends "Deploying"),
 # stamped with the time Hummingbot answered.
+# The first CTE ends a Hummingbot failure the alerts' clock recorded (record_failure): an
+# answer was recorded. Part of this statement, so recording stays one statement; SKIP LOCKED,
+# so a page never waits for an alert evaluation holding the row (the next recording clears it).
 RECORD_STATUS = text("""
-    WITH live AS (
+    WITH answered AS (
+        UPDATE alert_clock SET hummingbot_failing_since = NULL, hummingbot_error_kind = NULL
+        WHERE id = (SELECT id FROM alert_clock WHERE hummingbot_failing_since IS NOT NULL
+                    FOR UPDATE SKIP LOCKED)
+    ), live AS (
         SELECT * FROM jsonb_to_recordset(CAST(:live AS jsonb)) AS l(
             live_name text, word text, pnl float8, volume float8, error_log text, live bool)
     ), """ + MATCHED_LIVE + """, first_match AS (
@@ -236,6 +259,29 @@ def record_last_seen(snapshot: LiveSnapshot, facts: str | None = None) -> None:
     except SQLAlchemyError:
         db.session.rollback()
         log.warning("could not record the status snapshot", exc_info=True)
+
+
+# SKIP LOCKED: a page never waits for an alert evaluation holding the row; the failure is
+# recorded by the next failed call (RECORD_AGAIN_SECONDS later at most).
+RECORD_FAILURE = text("""
+    UPDATE alert_clock SET hummingbot_failing_since = coalesce(hummingbot_failing_since, :now),
+                           hummingbot_error_kind = :kind
+    WHERE id = (SELECT id FROM alert_clock FOR UPDATE SKIP LOCKED)
+""")
+
+
+def record_failure(snapshot: LiveSnapshot) -> None:
+    """Since when Hummingbot fails the status call, and how ("auth": it refuses our
+    credentials): what the Hummingbot-unreachable alert is evaluated from. Never its text."""
+    if snapshot.reachable or not current_app.config.get("HUMMINGBOT_API_URL"):
+        return  # answered, or no Hummingbot to be unreachable (development without one)
+    try:
+        db.session.execute(RECORD_FAILURE, {"now": snapshot.fetched_at,
+                                            "kind": snapshot.error_kind})
+        db.session.commit()
+    except SQLAlchemyError:
+        db.session.rollback()
+        log.warning("could not record that Hummingbot failed", exc_info=True)
 
 
 def record_snapshot(snapshot: LiveSnapshot, record_status=record_last_seen) -> None:

@@ -20,7 +20,7 @@ from flask import current_app
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 
-from .gateway import hummingbot, record_snapshot
+from .gateway import hummingbot, record_failure, record_snapshot
 from .hummingbot import (
     DEFAULT_IMAGE,
     DeployResult,
@@ -527,6 +527,7 @@ def reconcile(actor: str = "reconcile", only: str | None = None) -> ReconcileRep
     snapshot = _fresh_snapshot()
     if not snapshot.reachable:
         db.session.rollback()
+        record_failure(snapshot)  # the alerts learn since when, from this call
         return ReconcileReport(ran=False, reason=f"Hummingbot unreachable ({snapshot.error})")
 
     report = ReconcileReport(ran=True)

@@ -362,6 +362,7 @@ class StatusFeed:
         *,
         fetch_exited: Callable[[], Iterable[str]] | None = None,
         on_fresh: Callable[[LiveSnapshot], None] | None = None,
+        on_failed: Callable[[LiveSnapshot], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
         stuck_after: float = DEFAULT_STUCK_AFTER,
     ):
@@ -369,6 +370,7 @@ class StatusFeed:
         self._fetch_exited = fetch_exited
         self.ttl = ttl
         self._on_fresh = on_fresh
+        self._on_failed = on_failed
         self._clock = clock
         self.stuck_after = stuck_after
         self._state = threading.Lock()  # guards the fields below; never held while fetching
@@ -417,6 +419,8 @@ class StatusFeed:
             self._flight.release()
         if record and snapshot.reachable and self._on_fresh is not None:
             self._on_fresh(snapshot)
+        elif record and not snapshot.reachable and self._on_failed is not None:
+            self._on_failed(snapshot)
         return snapshot
 
     def _fetch_snapshot(self) -> LiveSnapshot:

@@ -103,6 +103,7 @@ def main() -> int:
             "SQLALCHEMY_DATABASE_URI": url, "HUMMINGBOT_API_URL": simulator.url,
             "HUMMINGBOT_API_USERNAME": SIM_USER, "HUMMINGBOT_API_PASSWORD": SIM_PASSWORD,
             "RECONCILE_INTERVAL_SECONDS": 0, "BATCH_WORKERS": 0, "WTF_CSRF_ENABLED": False,
+            "ALERT_WORKERS": 0, "ALERT_EVALUATE_SECONDS": 0,
             "STATUS_CACHE_SECONDS": 2.0,
         })
         client = app.test_client()

@@ -88,7 +88,8 @@ def seed_bots(url: str, count: int, accounts: int = 200, live: int = 0) -> None:
     engine = sa.create_engine(url)
     with engine.begin() as conn:
         conn.execute(sa.text("ALTER TABLE bot_events DISABLE TRIGGER bot_events_append_only"))
-        conn.execute(sa.text("TRUNCATE batch_items, batches, bot_versions, bot_events, "
+        conn.execute(sa.text("TRUNCATE alert_deliveries, alerts, alert_mutes, alert_rules, "
+                             "alert_destinations, batch_items, batches, bot_versions, bot_events, "
                              "performance_segments, performance_latest, performance_backfills, "
                              "performance_points, bots"))
         conn.execute(sa.text("ALTER TABLE bot_events ENABLE TRIGGER bot_events_append_only"))

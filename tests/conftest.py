@@ -24,7 +24,7 @@ from sqlalchemy.engine import make_url
 from dashboard import create_app
 from dashboard.models import User, db
 
-pytest_plugins = ["tests.simulator_fixtures", "tests.browser"]
+pytest_plugins = ["tests.simulator_fixtures", "tests.browser", "tests.alert_receivers"]
 
 TEST_PASSWORD = "a long test passphrase"  # shared by the fixture users
 
@@ -81,6 +81,9 @@ def base_config(database_url: str, **overrides) -> dict:
         "HTMX_SOURCE": "local",
         "REQUIRE_ADMIN_MFA": False,  # tests/test_mfa.py turns it on where it is the subject
         "BATCH_WORKERS": 0,  # tests run batch items themselves (executor.run_pending)
+        "ALERT_WORKERS": 0,  # and alert deliveries (alerts.delivery.run_pending)
+        "ALERT_EVALUATE_SECONDS": 0,  # and condition evaluation
+        "ALERTS_ALLOW_LOOPBACK": True,  # receivers listen on loopback
     }
     config.update(overrides)
     return config
@@ -218,11 +221,15 @@ def committed_app(migrated, accounts, simulator) -> Iterator[Flask]:
                 "WHERE datname = current_database() AND pid <> pg_backend_pid()"))
             # TRUNCATE skips the append-only row trigger on purpose: this is test cleanup.
             conn.execute(sa.text(
-                "TRUNCATE batch_items, batches, bot_versions, bot_events, performance_segments, "
+                "TRUNCATE alert_deliveries, alerts, alert_mutes, alert_rules, alert_destinations, "
+                "batch_items, batches, bot_versions, bot_events, performance_segments, "
                 "performance_points, performance_latest, performance_backfills, bots, "
                 "login_throttle"))
             conn.execute(sa.text(
                 "UPDATE performance_clock SET sampled_at = NULL, maintained_at = NULL"))
+            conn.execute(sa.text(
+                "UPDATE alert_clock SET evaluated_at = NULL, hummingbot_failing_since = NULL, "
+                "hummingbot_error_kind = NULL, drawdown_at = NULL, drawdown_inputs = NULL"))
             conn.execute(sa.text(
                 "UPDATE users SET session_generation = 0, active = true"
             ))
@@ -235,6 +242,7 @@ def server_env(simulator) -> dict[str, str]:
     env = {key: str(value) for key, value in simulator_config(simulator.server).items()}
     env["RECONCILE_INTERVAL_SECONDS"] = "0"  # tests that want it turn it on
     env["HISTORY_MAINTENANCE_SECONDS"] = "0"
+    env["ALERT_EVALUATE_SECONDS"] = "0"
     return env
 
 

@@ -64,7 +64,41 @@ def fleet(server, committed_app, simulator):
                                 controllers=["grid_eth_1"], timestamped=True)
     drifted_definitions(committed_app, simulator)
     _mfa_user(committed_app)
+    _alerts(admin, committed_app)
     return orphan
+
+
+def _alerts(admin, app) -> None:
+    """A destination, a rule and a mute made through the server (it seals the secret with its
+    own key); a firing alert on sharp-bot and a dead delivery written directly."""
+    from datetime import timedelta
+
+    from dashboard.alerts.models import Alert, AlertDelivery, AlertDestination
+    from dashboard.models import db
+    from dashboard.registry import utcnow
+
+    assert admin.submit("/alerts/destinations/new", {
+        "kind": "slack", "name": "Ops Slack", "enabled": "1",
+        "target": "http://127.0.0.1:9/services/T0/B0/a11y0123456789"}).status_code == 303
+    with app.app_context():
+        destination_id = db.session.scalar(db.select(AlertDestination.id))
+    assert admin.submit("/alerts/rules/new", {
+        "name": "Crashes to Slack", "destination_id": str(destination_id), "enabled": "1",
+        "conditions": ["crashed", "missing"], "hold_seconds": "300"}).status_code == 303
+    assert admin.submit("/alerts/mutes/new", {
+        "account_identifier": "client_sharp", "reason": "maintenance",
+        "until": (utcnow() + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M")}).status_code == 303
+    with app.app_context():
+        alert = Alert(bot_id="sharp-bot", account_identifier="client_sharp",
+                      condition="crashed", state="firing", since=utcnow(), fired_at=utcnow(),
+                      detail="exited 137 <b>not markup</b>")
+        db.session.add(alert)
+        db.session.flush()
+        db.session.add(AlertDelivery(alert_id=alert.id, destination_id=destination_id,
+                                     event="fired", status="dead", attempts=8,
+                                     last_error="HTTP 502 from the destination"))
+        db.session.commit()
+        db.session.remove()
 
 
 def _mfa_user(app) -> None:
@@ -123,7 +157,11 @@ def _pages(role: str, orphan: str) -> list[tuple[str, str]]:
               ("account", "/accounts/client_sharp"),
               ("account-statement", "/accounts/client_sharp/statement"),
               ("bot-statement", "/bots/sharp-bot/statement"),
-              ("versions", "/bots/sharp-bot/versions"), ("version", "/bots/sharp-bot/versions/1")]
+              ("versions", "/bots/sharp-bot/versions"), ("version", "/bots/sharp-bot/versions/1"),
+              # The destination form once per layout (webhook's and email's fields).
+              ("alerts", "/alerts"), ("alerts-new-webhook", "/alerts/destinations/new"),
+              ("alerts-new-email", "/alerts/destinations/new?kind=email"),
+              ("alerts-new-rule", "/alerts/rules/new"), ("alerts-new-mute", "/alerts/mutes/new")]
     if role == "client":
         return common
     return [
@@ -147,6 +185,9 @@ def _pages(role: str, orphan: str) -> list[tuple[str, str]]:
 FAILED_SUBMITS = [
     ("new-errors", "/bots/new", {"input[name=id]": "bad id!", "input[name=pair]": "BTCUSDT"}),
     ("recreate-errors", "/recovery/recreate", {"input[name=id]": "bad id!"}),
+    ("alerts-destination-errors", "/alerts/destinations/new", {
+        "input[name=name]": "x", "input[name=target]": "ftp://example.com/hook",
+        "input[name=signing_secret]": "short"}),
     ("password-errors", "/account/password", {"input[name=current_password]": "wrong",
                                               "input[name=new_password]": "short",
                                               "input[name=confirm_password]": "short"}),

@@ -16,7 +16,7 @@ from flask import url_for
 from sqlalchemy import select
 
 from dashboard.models import Batch, Bot, BotEvent, LoginThrottle, User, db
-from tests.test_route_matrix import _MAP_APP, _variants
+from tests.test_route_matrix import _MAP_APP, _variants, alert_state, seed_alert_rows
 
 STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -43,6 +43,7 @@ def csrf_on(app, monkeypatch):
 def world(make_bot, simulator):
     make_bot(id="sharp-bot", name="sharp-bot", account_identifier="client_sharp")
     simulator.seed_bot("orphan-bot")
+    seed_alert_rows()
 
 
 def _state(simulator):
@@ -56,7 +57,14 @@ def _state(simulator):
     batches = db.session.scalar(select(db.func.count()).select_from(Batch))
     writes = {k: v for k, v in simulator.state.request_counts().items()
               if not k.startswith("GET")}
-    return bots, events, users, throttle, writes, batches
+    return bots, events, users, throttle, writes, batches, alert_state(), _test_sends()
+
+
+def _test_sends() -> int:
+    from dashboard.alerts.models import AlertDelivery
+
+    return db.session.scalar(select(db.func.count()).select_from(AlertDelivery)
+                             .where(AlertDelivery.event == "test"))
 
 
 def _token(client) -> str:
@@ -140,7 +148,11 @@ def test_every_state_changing_route_is_covered():
     assert {"auth.login", "auth.login_verify", "auth.logout", "auth.change_password",
             "auth.account_mfa", "bots.new", "bots.edit",
             "bots.archive", "bots.restore", "bots.deploy", "bots.lifecycle_action",
-            "recovery.redeploy", "recovery.relink", "versions.restore", "batches.index"} <= covered
+            "recovery.redeploy", "recovery.relink", "versions.restore", "batches.index",
+            "alerts.new_destination", "alerts.edit_destination", "alerts.delete_destination",
+            "alerts.test_destination", "alerts.new_rule", "alerts.edit_rule",
+            "alerts.delete_rule", "alerts.new_mute", "alerts.delete_mute",
+            "alerts.retry_delivery"} <= covered
 
 
 @pytest.mark.parametrize(("endpoint", "method", "values"), _cases({"GET"}))

@@ -42,7 +42,9 @@ def test_statements_per_request_do_not_grow_with_bots(login, statements, who, mo
     add_bots(600, start=60)
     many = per_page()
     assert few == many
-    assert max(many.values()) <= 10, many  # a handful per page, never one per row
+    # A handful per page, never one per row. 11 since alerts: the admins' header counts firing
+    # alerts (one COUNT per page) and a bot's page lists its open ones (one more).
+    assert max(many.values()) <= 11, many
 
 
 def test_list_pages_use_indexes_not_a_sort_of_every_bot(app, accounts):

@@ -28,6 +28,12 @@ LOGGED_IN = {
     "versions.index", "versions.show", "versions.api_list",
     "history.account", "history.account_statement", "history.bot_statement",
     "history.api_account_history", "history.api_bot_history",
+    # Clients manage their own account's alerts; every row is looked up through
+    # access.owned_or_404, so another account's id is a 404.
+    "alerts.index", "alerts.new_destination", "alerts.edit_destination",
+    "alerts.delete_destination", "alerts.test_destination", "alerts.new_rule",
+    "alerts.edit_rule", "alerts.delete_rule", "alerts.new_mute", "alerts.delete_mute",
+    "alerts.retry_delivery",
 }
 # Public routes that send an anonymous visitor to the login page by design: logout ends there,
 # and the code step of a login without a pending password step starts over there.
@@ -43,7 +49,15 @@ ADMIN = {
 }
 # A value for every URL argument any route takes. `bot_id` is client A's bot.
 SAMPLES = {"bot_id": "sharp-bot", "instance_name": "orphan-bot", "filename": "app.css",
-           "number": "1", "batch_id": "sample-batch", "account": "client_sharp"}
+           "number": "1", "batch_id": "sample-batch", "account": "client_sharp",
+           # Client A's alert rows (seed_alert_rows makes them with these ids).
+           "destination_id": "900001", "rule_id": "900002", "mute_id": "900003",
+           "delivery_id": "900004"}
+# URL arguments naming something that belongs to client A's account.
+SCOPED_ARGUMENTS = ("bot_id", "account", "destination_id", "rule_id", "mute_id", "delivery_id")
+# For each, a value naming nothing at all.
+MISSING = {"bot_id": "no-such-bot", "destination_id": "999999", "rule_id": "999999",
+           "mute_id": "999999", "delivery_id": "999999"}
 SECRETS_OF_A = ("sharp-only", "client_sharp")
 ANONYMOUS_STATUS = {"json": 401, "page": 302}
 
@@ -100,7 +114,57 @@ def world(make_bot, simulator, accounts):
     db.session.add(Batch(id=SAMPLES["batch_id"], action="stop", created_by="admin",
                          selection={"ids": ["sharp-bot"]}))
     db.session.flush()
+    seed_alert_rows()
     return accounts
+
+
+def seed_alert_rows() -> None:
+    """Client A's destination, rule, mute, a firing alert on its bot and a dead delivery, with
+    the ids of SAMPLES (the test's transaction is rolled back, so fixed ids are safe)."""
+    from datetime import timedelta
+
+    from dashboard.alerts.models import (
+        Alert,
+        AlertDelivery,
+        AlertDestination,
+        AlertMute,
+        AlertRule,
+    )
+    from dashboard.registry import utcnow
+
+    db.session.add(AlertDestination(
+        id=int(SAMPLES["destination_id"]), name="sharp-only hook", kind="slack",
+        account_identifier="client_sharp", target="https://hooks.example.com/sharp-only-secret",
+        created_by="sharp"))
+    db.session.flush()
+    db.session.add_all([
+        AlertRule(id=int(SAMPLES["rule_id"]), name="sharp-only rule",
+                  account_identifier="client_sharp", conditions=["missing"],
+                  destination_id=int(SAMPLES["destination_id"]), created_by="sharp"),
+        AlertMute(id=int(SAMPLES["mute_id"]), bot_id="sharp-bot",
+                  until=utcnow() + timedelta(hours=1), created_by="sharp"),
+        Alert(id=900005, bot_id="sharp-bot", account_identifier="client_sharp",
+              condition="missing", state="firing", since=utcnow()),
+    ])
+    db.session.flush()
+    db.session.add(AlertDelivery(id=int(SAMPLES["delivery_id"]), alert_id=900005,
+                                 destination_id=int(SAMPLES["destination_id"]),
+                                 event="fired", status="dead", last_error="sharp-only"))
+    db.session.flush()
+
+
+def alert_state():
+    """The alert rows a refused request must leave as they were (a new test delivery aside)."""
+    from dashboard.alerts.models import AlertDelivery, AlertDestination, AlertMute, AlertRule
+
+    return (db.session.execute(select(AlertDestination.id, AlertDestination.name,
+                                      AlertDestination.enabled).order_by(AlertDestination.id)
+                               ).all(),
+            db.session.execute(select(AlertRule.id, AlertRule.name).order_by(AlertRule.id)).all(),
+            db.session.execute(select(AlertMute.id, AlertMute.until).order_by(AlertMute.id)).all(),
+            db.session.execute(select(AlertDelivery.id, AlertDelivery.status)
+                               .where(AlertDelivery.event != "test")
+                               .order_by(AlertDelivery.id)).all())
 
 
 def _state():
@@ -111,7 +175,7 @@ def _state():
     events = db.session.scalar(select(db.func.count()).select_from(BotEvent))
     users = db.session.execute(select(User.id, User.session_generation, User.active)).all()
     batches = db.session.scalar(select(db.func.count()).select_from(Batch))
-    return bots, events, sorted(users), batches
+    return bots, events, sorted(users), batches, alert_state()
 
 
 def _hummingbot_calls(simulator) -> int:
@@ -140,7 +204,7 @@ def test_route_matrix(app, client, login, world, simulator, endpoint, method, va
         url = url_for(endpoint, **values)
     is_api = url.startswith("/api/")
     # Scoped to client A: one of its bots, or its account's history.
-    bot_scoped = "bot_id" in values or "account" in values
+    bot_scoped = any(name in values for name in SCOPED_ARGUMENTS)
     label = f"{method} {url}"
 
     # --- anonymous
@@ -197,20 +261,22 @@ def test_route_matrix(app, client, login, world, simulator, endpoint, method, va
 
 
 def test_unknown_and_foreign_bots_look_alike_everywhere(client, login, world, simulator):
-    """For every bot-scoped GET route, another account's bot and a bot that does not exist
-    give the same status and the same body (request ids aside)."""
+    """For every bot-scoped GET route (and alert row), another account's bot (or row) and one
+    that does not exist give the same status and the same body (request ids aside)."""
     import re
 
     client_b = login.as_client_b()
     for rule in _MAP_APP.url_map.iter_rules():
-        if "bot_id" not in rule.arguments or "GET" not in rule.methods:
+        scoped = [name for name in rule.arguments if name in MISSING]
+        if not scoped or "GET" not in rule.methods:
             continue
         for values in _variants(rule):
             with _MAP_APP.test_request_context():
                 from flask import url_for
 
                 foreign = url_for(rule.endpoint, **values)
-                missing = url_for(rule.endpoint, **{**values, "bot_id": "no-such-bot"})
+                missing = url_for(rule.endpoint, **{**values, **{
+                    name: MISSING[name] for name in scoped}})
             a, b = client_b.get(foreign), client_b.get(missing)
             assert a.status_code == b.status_code == 404, foreign
 

@@ -44,10 +44,11 @@ def _production_app(monkeypatch, migrated):
         "HUMMINGBOT_API_PASSWORD": "not-the-default", "RECONCILE_INTERVAL_SECONDS": "0",
     }.items():
         monkeypatch.setenv(key, value)
-    # No background work in the test process: reconcile, history upkeep and batch workers
-    # would share its database session with the tests that follow.
+    # No background work in the test process: reconcile, history upkeep, batch and alert
+    # workers would share its database session with the tests that follow.
     return create_app({"TESTING": True, "RECONCILE_INTERVAL_SECONDS": 0,
                        "HISTORY_MAINTENANCE_SECONDS": 0, "BATCH_WORKERS": 0,
+                       "ALERT_WORKERS": 0, "ALERT_EVALUATE_SECONDS": 0,
                        "LOG_FORMAT": "text"})
 
 

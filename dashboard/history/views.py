@@ -23,6 +23,7 @@ from flask_login import current_user
 from markupsafe import Markup
 
 from ..access import account_or_404, get_bot_or_404
+from ..alerts.pages import open_alerts_for_account
 from ..models import Bot
 from ..registry import utcnow
 from ..validation import HUMMINGBOT_NAME
@@ -155,7 +156,8 @@ def account(account: str):
     events = services.recent_events(account, archived_visible=archived_visible)
     return render_template(
         "accounts/show.html", account=account, figures=figures, best=best, worst=worst,
-        counts=services.account_counts(account, now), events=events, now=now)
+        counts=services.account_counts(account, now), events=events, now=now,
+        open_alerts=open_alerts_for_account(account, current_user))
 
 
 def _render_account_figures(account: str, now: datetime) -> Markup:

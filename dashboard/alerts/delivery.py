@@ -1,0 +1,223 @@
+"""Delivering the outbox: any number of workers in any number of processes, PostgreSQL the only
+coordinator.
+
+A delivery goes pending -> sending -> delivered, or back to pending with a later
+`next_attempt_at` (exponential backoff with jitter), or dead with the reason after
+ALERT_MAX_ATTEMPTS. A worker claims one row with FOR UPDATE SKIP LOCKED and commits `sending`
+with a lease (`locked_until`) before it sends, outside any transaction; a worker that dies
+mid-send (SIGKILL) leaves a `sending` row whose lease runs out, and the next claim takes it
+again. So a message is delivered at least once: a receiver drops a duplicate by its
+idempotency key (header and payload). A worker finishes a row only if it still holds the
+claim it made (same attempt number), so a late worker never overwrites a newer claim.
+
+Each claim is one message: a slow destination holds one worker for at most its timeout,
+never the others, and never a page (pages only insert rows).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from datetime import timedelta
+
+from flask import Flask, current_app
+from sqlalchemy import text
+
+from ..models import db
+from ..registry import utcnow
+from ..sealed import UnreadableSecret
+from . import policy, senders
+from .models import AlertDestination
+
+log = logging.getLogger(__name__)
+
+MAX_BACKOFF_SECONDS = 3600.0
+
+CLAIM = text("""
+    UPDATE alert_deliveries SET status = 'sending', attempts = attempts + 1,
+                                locked_until = :lease_until
+    WHERE id = (
+        SELECT id FROM alert_deliveries
+        WHERE status IN ('pending', 'sending') AND next_attempt_at <= :now
+          AND (status = 'pending' OR locked_until < :now)
+        ORDER BY next_attempt_at, id
+        LIMIT 1 FOR UPDATE SKIP LOCKED)
+    RETURNING id, destination_id, event, CAST(idempotency_key AS text), payload, attempts
+""")
+
+DELIVERED = text("""
+    UPDATE alert_deliveries SET status = 'delivered', delivered_at = :now, locked_until = NULL,
+                                last_error = NULL
+    WHERE id = :id AND status = 'sending' AND attempts = :attempts
+""")
+
+FAILED = text("""
+    UPDATE alert_deliveries SET status = :status, next_attempt_at = :next, locked_until = NULL,
+                                last_error = :error
+    WHERE id = :id AND status = 'sending' AND attempts = :attempts
+""")
+
+
+def backoff(attempts: int, base: float) -> float:
+    """Seconds before attempt `attempts + 1`: base, 2 base, 4 base... capped, with up to a
+    quarter more of jitter so retries of a burst do not arrive together."""
+    delay = min(base * 2 ** max(attempts - 1, 0), MAX_BACKOFF_SECONDS)
+    return delay * (1 + random.random() / 4)  # noqa: S311 - jitter, not a secret
+
+
+def claim() -> dict | None:
+    """The next due delivery, now `sending` under a lease, committed; None when none is due."""
+    now = utcnow()
+    lease = current_app.config.get("ALERT_LEASE_SECONDS", 60.0)
+    row = db.session.execute(CLAIM, {"now": now,
+                                     "lease_until": now + timedelta(seconds=lease)}).first()
+    db.session.commit()
+    if row is None:
+        return None
+    return dict(zip(("id", "destination_id", "event", "key", "payload", "attempts"), row,
+                    strict=True))
+
+
+def deliver(claimed: dict) -> str:
+    """Send one claimed delivery and record how it went; returns the new status."""
+    config = current_app.config
+    error: str | None = None
+    permanent = False
+    try:
+        destination = db.session.get(AlertDestination, claimed["destination_id"])
+        if destination is not None:
+            db.session.expunge(destination)  # loaded, decrypted, kept past the rollback
+        db.session.rollback()  # no transaction stays open during the send
+        if destination is None or not destination.enabled:
+            error, permanent = "the destination is disabled", True
+        else:
+            senders.send(destination, claimed["payload"], claimed["key"], config)
+    except policy.PolicyError as exc:
+        error, permanent = f"refused by the outbound policy: {exc}", True
+    except UnreadableSecret:
+        error, permanent = "its secret cannot be decrypted (ENCRYPTION_KEYS)", True
+    except senders.SendError as exc:
+        error = str(exc)
+    except Exception as exc:  # recorded on the row; the worker carries on
+        db.session.rollback()
+        log.exception("alert delivery %s failed unexpectedly", claimed["id"])
+        error = f"unexpected error ({exc.__class__.__name__})"
+    now = utcnow()
+    if error is None:
+        db.session.execute(DELIVERED, {"id": claimed["id"], "attempts": claimed["attempts"],
+                                       "now": now})
+        status = "delivered"
+    else:
+        dead = permanent or claimed["attempts"] >= config.get("ALERT_MAX_ATTEMPTS", 8)
+        status = "dead" if dead else "pending"
+        delay = backoff(claimed["attempts"], config.get("ALERT_BACKOFF_SECONDS", 5.0))
+        db.session.execute(FAILED, {
+            "id": claimed["id"], "attempts": claimed["attempts"], "status": status,
+            "next": now + timedelta(seconds=delay), "error": error[:500]})
+        log.warning("alert delivery %s to destination %s, attempt %s: %s%s", claimed["id"],
+                    claimed["destination_id"], claimed["attempts"], error,
+                    " (dead)" if dead else "")
+    db.session.commit()
+    return status
+
+
+def work_once(app: Flask) -> bool:
+    """Claim and send one delivery; False when none was due."""
+    with app.app_context():
+        claimed = claim()
+        if claimed is None:
+            return False
+        deliver(claimed)
+    return True
+
+
+def run_pending(app: Flask, workers: int = 2) -> None:
+    """Send every due delivery with `workers` threads and return (tests, the CLI)."""
+    def loop() -> None:
+        while work_once(app):
+            pass
+
+    threads = [threading.Thread(target=loop, name=f"alerts-{n}") for n in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+class Workers:
+    """ALERT_WORKERS daemon threads in this process; `wake()` after deliveries are queued."""
+
+    def __init__(self, app: Flask):
+        self.app = app
+        self.count = app.config["ALERT_WORKERS"]
+        self.poll = app.config["ALERT_POLL_SECONDS"]
+        self.event = threading.Event()
+
+    def start(self) -> None:
+        for n in range(self.count):
+            threading.Thread(target=self._loop, args=(n == 0,), name=f"alerts-{n}",
+                             daemon=True).start()
+
+    def wake(self) -> None:
+        self.event.set()
+
+    def _loop(self, leads: bool) -> None:
+        while True:
+            try:
+                while work_once(self.app):
+                    if leads:
+                        self.event.set()  # more may be due: the others help
+            except Exception:  # keep the worker alive whatever one pass hit
+                log.exception("alert worker pass failed")
+            # One worker polls for rows that became due (retries, other processes' alerts);
+            # the rest wait to be woken, so an idle process costs one query a poll.
+            if leads:
+                time.sleep(self.poll)
+            else:
+                self.event.wait(self.poll * 30)
+                self.event.clear()
+
+
+def run_forever(app: Flask, threads: int) -> None:
+    """A delivery process of its own (`flask alerts work`): `threads` workers until killed."""
+    pool = Workers(app)
+    pool.count = threads
+    pool.start()
+    threading.Event().wait()
+
+
+def wake(app: Flask) -> None:
+    pool = app.extensions.get("alert_workers")
+    if pool is not None:
+        pool.wake()
+
+
+def start_periodic_evaluation(app: Flask) -> None:
+    """Evaluate conditions every ALERT_EVALUATE_SECONDS; fleet-wide at most once a period."""
+    from ..gateway import _every
+    from .conditions import evaluate
+
+    _every(app, "alerts", app.config.get("ALERT_EVALUATE_SECONDS", 0), evaluate)
+
+
+def init_app(app: Flask) -> None:
+    """Start ALERT_WORKERS threads and the evaluation at the first request, as the batch
+    executor is started (CLI commands must not spawn threads)."""
+    pool = Workers(app) if app.config.get("ALERT_WORKERS", 0) > 0 else None
+    if pool is not None:
+        app.extensions["alert_workers"] = pool
+    started = threading.Event()
+    lock = threading.Lock()
+
+    @app.before_request
+    def start_alerts():
+        if started.is_set():
+            return
+        with lock:
+            if not started.is_set():
+                if pool is not None:
+                    pool.start()
+                start_periodic_evaluation(app)
+                started.set()
