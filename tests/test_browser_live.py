@@ -82,7 +82,7 @@ def test_list_follows_hummingbot_live_and_survives_it_going_away(chromium, serve
     menu_open = True
     page.on("request", lambda r: sent_while_open.append(r.url)
             if menu_open and "/bots" in r.url and r.headers.get("hx-request") else None)
-    wait_until(page, lambda: page.evaluate("window.__polls.prevented") >= 2)
+    wait_until(page, lambda: page.evaluate("window.__polls.prevented") >= 2, seconds=30)
     assert page.locator("#bot-grid-eth details[open]").count() == 1
     assert page.locator("#bot-grid-eth >> text=Stop and archive…").is_visible()
     # The menu is right-aligned (dir=rtl) but its words read left to right: "Deploy…".

@@ -241,10 +241,13 @@ def test_parallel_valid_basic_clients_get_only_200s(migrated, accounts, clean_th
                 session.auth = ("sharp", TEST_PASSWORD)
                 deadline = time.monotonic() + PARALLEL_SECONDS
                 while time.monotonic() < deadline:
-                    statuses[session.get(server.url + "/api/bots", timeout=60).status_code] += 1
+                    # Generous: 24 valid checks queue behind one another (one argon2 hash at a
+                    # time per username) and a loaded CI machine hashes slowly; the test is
+                    # about the answers, not their speed.
+                    statuses[session.get(server.url + "/api/bots", timeout=180).status_code] += 1
             return statuses
 
-        statuses = sum(run_together(PARALLEL_CLIENTS, hammer, timeout=PARALLEL_SECONDS + 90),
+        statuses = sum(run_together(PARALLEL_CLIENTS, hammer, timeout=PARALLEL_SECONDS + 200),
                        Counter())
         failures = [line for line in server.log_text().splitlines()
                     if '"level": "error"' in line or "Traceback" in line]
@@ -252,5 +255,5 @@ def test_parallel_valid_basic_clients_get_only_200s(migrated, accounts, clean_th
         assert statuses[200] >= PARALLEL_CLIENTS
 
         wrong = [requests.get(server.url + "/api/bots", auth=("sharp", "wrong"),
-                              timeout=30).status_code for _ in range(11)]
+                              timeout=60).status_code for _ in range(11)]
         assert wrong == [401] * 10 + [429]
