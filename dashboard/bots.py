@@ -12,7 +12,8 @@ from . import lifecycle, pickers
 from .access import admin_only, get_bot_or_404, is_htmx
 from .disclosure import viewer_redaction
 from .edit_merge import base_values, merge_edit, saved_values
-from .gateway import hummingbot
+from .fleet import fleet
+from .gateway import link_for
 from .history.views import bot_performance, landing_url_for, list_history
 from .models import db
 from .registry import (
@@ -77,11 +78,11 @@ def index():
     filters = BotFilters.from_args(request.args)
     # The status first: a fresh one records last-seen statuses and commits, which would
     # expire rows loaded before it and re-read them one query each.
-    snapshot = hummingbot().feed.snapshot()
+    snapshot = fleet().snapshot()  # every server's, fetched concurrently
     generation = bots_generation()
     scope = (current_user.role, current_user.account_identifier)
-    key = (*scope, tuple(sorted(request.args.items(multi=True))), snapshot.fetched_at,
-           snapshot.error_kind, snapshot.overdue, generation)
+    key = (*scope, tuple(sorted(request.args.items(multi=True))), snapshot.cache_key,
+           generation)
 
     def render_rows() -> str:
         summary = list_summary(filters)
@@ -113,7 +114,7 @@ def index():
 @bp.route("/bots/<bot_id>")
 def detail(bot_id: str):
     bot = get_bot_or_404(bot_id)
-    snapshot = hummingbot().feed.snapshot()
+    snapshot = link_for(bot).feed.snapshot()
     [row] = merge_rows([bot], snapshot)
     context = {"bot": bot, "row": row, "snapshot": snapshot, "as_of": snapshot.fetched_at,
                "poll_seconds": current_app.config["STATUS_POLL_SECONDS"]}
