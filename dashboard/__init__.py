@@ -61,12 +61,13 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(history_views.bp)
 
-    from .cli import bots_cli, history_cli, secrets_cli, users_cli
+    from .cli import bots_cli, history_cli, secrets_cli, servers_cli, users_cli
 
     app.cli.add_command(users_cli)
     app.cli.add_command(bots_cli)
     app.cli.add_command(history_cli)
     app.cli.add_command(secrets_cli)
+    app.cli.add_command(servers_cli)
 
     from . import formatting, gateway, observability, web
 

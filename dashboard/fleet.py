@@ -153,6 +153,8 @@ class Fleet:
         self.refresh()
         with self._lock:
             found = [server_id for server_id, (known, _) in self._rows.items() if known == name]
+        if not found and name == DEFAULT_SERVER:
+            return self._own_link()  # no row yet (no bot yet): the app's own link
         if not found:
             raise LookupError(f"no Hummingbot server named {name!r}")
         return self._pick(found[0])
