@@ -40,7 +40,16 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     except sealed.SealedKeyError as exc:
         raise ConfigError(str(exc)) from exc
 
-    from . import accounts, api, auth, bots, openapi, recovery_views, versions_views
+    from . import (
+        accounts,
+        api,
+        auth,
+        bots,
+        openapi,
+        recovery_views,
+        servers_views,
+        versions_views,
+    )
     from .web import encode_slashes_in_urls
 
     encode_slashes_in_urls(app)
@@ -51,6 +60,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(openapi.bp)
     app.register_blueprint(recovery_views.bp)
     app.register_blueprint(versions_views.bp)
+    app.register_blueprint(servers_views.bp)
 
     from .batches import executor as batch_executor
     from .batches import views as batch_views

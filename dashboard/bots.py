@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
@@ -76,6 +77,8 @@ def home():
 @bp.route("/bots")
 def index():
     filters = BotFilters.from_args(request.args)
+    if not current_user.is_admin:
+        filters = replace(filters, server="")  # clients never see server names
     # The status first: a fresh one records last-seen statuses and commits, which would
     # expire rows loaded before it and re-read them one query each.
     snapshot = fleet().snapshot()  # every server's, fetched concurrently
@@ -93,20 +96,22 @@ def index():
         return Markup(render_template(  # noqa: S704 - Jinja output, escaped already
             "bots/_rows.html", page=page, rows=merge_rows(page.items, snapshot),
             snapshot=snapshot, as_of=snapshot.fetched_at, filters=filters, summary=summary,
-            badges=BADGES, attention=NEEDS_ATTENTION,
+            badges=BADGES, attention=NEEDS_ATTENTION, server_names=server_names,
             # Sparklines and account totals: their samples are written with a fresh snapshot,
             # which changes the key, and an entry lives no longer than one status period.
             **list_history(page.items)))
 
+    server_names = fleet().names(refresh=False)
     cache = current_app.extensions["rows_cache"]
     rows_html = cache.get_or_render(key, render_rows)
     if wants_fragment():
         return rows_html
     filters_html = cache.get_or_render(
-        ("filters", *scope, filters, generation),
+        ("filters", *scope, filters, generation, tuple(server_names.items())),
         lambda: Markup(render_template(  # noqa: S704 - Jinja output, escaped already
             "bots/_filters.html", accounts=known_accounts(), filters=filters,
-            badges=BADGES, attention=NEEDS_ATTENTION)))
+            badges=BADGES, attention=NEEDS_ATTENTION,
+            server_names=server_names if current_user.is_admin else {})))
     return render_template("bots/index.html", rows_html=rows_html, filters_html=filters_html,
                            filters=filters, poll_seconds=current_app.config["STATUS_POLL_SECONDS"])
 

@@ -7,11 +7,13 @@ The server named `default` uses the app's own link (`app.extensions["hummingbot"
 from HUMMINGBOT_API_URL) whenever that is configured.
 
 A page asks every enabled server in parallel, through each server's feed (single flight,
-stale while revalidating: one status call per server per period per process), and waits at
-most one connect + read timeout in all: a server that has not answered by then shows its
-previous snapshot, greyed, or "timing out" when it has none. Its fetch goes on in the
-background and fills its feed for the next page. So one slow or dead server greys only its own
-bots and never slows the page by more than the old single-server wait.
+stale while revalidating: one status call per server per period per process). Only the caller
+that starts a server's refresh waits for it, and then for the slowest server, not the sum of
+all; everyone else gets each server's previous snapshot at once (greyed once it is overdue).
+A server that has not answered within a safety bound shows its previous snapshot, greyed, or
+"timing out" when it has none; its fetch goes on and fills its feed for the next page. So one
+slow or dead server greys only its own bots and costs the page no more than the one-server
+feed did.
 """
 
 from __future__ import annotations
@@ -24,13 +26,14 @@ from datetime import datetime
 from flask import Flask, current_app
 from sqlalchemy import select
 
-from .gateway import Hummingbot
+from .gateway import Hummingbot, ServerHealth
 from .models import HummingbotServer, db
 from .registry import utcnow
 from .servers import DEFAULT_SERVER, load_settings
 from .status import LiveSnapshot
 
 MAX_WORKERS = 32  # concurrent status calls per process, whatever the number of servers
+WAIT_CALLS = 4  # a status GET (up to 3 attempts) and the exited-containers GET
 
 
 @dataclass(frozen=True)
@@ -53,7 +56,9 @@ class FleetSnapshot:
 
     @property
     def troubled(self) -> list[tuple[str | None, LiveSnapshot]]:
-        return [(self.names.get(server_id, "?"), snapshot)
+        """Banners to show; unnamed while there is one server (it is "Hummingbot")."""
+        named = len(self.servers) > 1
+        return [(self.names.get(server_id, "?") if named else None, snapshot)
                 for server_id, snapshot in sorted(self.servers.items(),
                                                   key=lambda item: self.names.get(item[0], ""))
                 if snapshot.stale]
@@ -178,9 +183,7 @@ class Fleet:
                 else self._single(own, stuck_after)
         futures = {self._pool.submit(link.feed.snapshot, record=False): (server_id, link)
                    for server_id, _, link in links}
-        timeout = (self.app.config["HUMMINGBOT_CONNECT_TIMEOUT"]
-                   + self.app.config["HUMMINGBOT_READ_TIMEOUT"])
-        wait(futures, timeout=timeout)
+        wait(futures, timeout=self._wait_seconds())
         servers: dict[int, LiveSnapshot] = {}
         for future, (server_id, link) in futures.items():
             if future.done() and future.exception() is None:
@@ -196,6 +199,14 @@ class Fleet:
                              servers=servers, names=self.names(refresh=False),
                              stuck_after=stuck_after)
 
+    def _wait_seconds(self) -> float:
+        """How long a page waits for the servers it asks: one status fetch with its retries
+        and the exited-containers call (what the one-server feed waited), a safety bound;
+        the feed's own stale-while-revalidate makes every other caller wait nothing."""
+        config = self.app.config
+        return WAIT_CALLS * (config["HUMMINGBOT_CONNECT_TIMEOUT"]
+                             + config["HUMMINGBOT_READ_TIMEOUT"]) + 1.0
+
     def fresh_snapshots(self, links: list[tuple[int | None, Hummingbot]]
                         ) -> dict[int | None, LiveSnapshot]:
         """Ask each server now, concurrently, and wait for every answer (each bounded by its
@@ -209,6 +220,19 @@ class Fleet:
         snapshot = own.feed.snapshot()
         return FleetSnapshot(fetched_at=snapshot.fetched_at, servers={-1: snapshot},
                              names={-1: DEFAULT_SERVER}, stuck_after=stuck_after)
+
+    def health(self) -> dict[int, ServerHealth]:
+        """GET / of every enabled server, concurrently, timed; cached per link for a few
+        seconds, so the health page costs one probe per server per period however often it
+        is loaded. Disabled servers are not asked."""
+        links = self.enabled()
+        futures = {server_id: self._pool.submit(link.probe) for server_id, _, link in links}
+        timeout = (self.app.config["HUMMINGBOT_CONNECT_TIMEOUT"]
+                   + self.app.config["HUMMINGBOT_READ_TIMEOUT"])
+        wait(futures.values(), timeout=timeout)
+        return {server_id: future.result() if future.done() else
+                ServerHealth(reachable=False, error="No answer yet (slow).", breaker="?")
+                for server_id, future in futures.items()}
 
     def invalidate(self) -> None:
         for _, _, link in self.enabled():

@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import Flask, current_app
@@ -80,6 +81,20 @@ class Catalog:
             self._cache.pop(kind, None)
 
 
+HEALTH_SECONDS = 5.0  # the health page probes each server at most this often per process
+
+
+@dataclass(frozen=True)
+class ServerHealth:
+    """What `GET /` said, and how fast (the /servers page)."""
+
+    reachable: bool
+    breaker: str
+    latency_ms: float | None = None
+    version: str | None = None
+    error: str | None = None
+
+
 class Hummingbot:
     """The link to one Hummingbot server. Built from the app's HUMMINGBOT_* settings (the
     server named `default`), or from a `hummingbot_servers` row (`server`, fleet.py)."""
@@ -102,9 +117,28 @@ class Hummingbot:
                                stuck_after=app.config["DEPLOY_GRACE_SECONDS"])
         self._recorded: tuple[str, float] | None = None  # (facts, when) recorded last
         self._recorded_at = None  # fetched_at of the snapshot recorded last
+        self._health: tuple[float, ServerHealth] | None = None
         self._record_lock = threading.Lock()
         self.catalog = Catalog({"accounts": lambda: self.require_client().accounts(),
                                 "connectors": lambda: self.require_client().connectors()})
+
+    def probe(self) -> ServerHealth:
+        """GET / (the API's health route), timed; cached HEALTH_SECONDS."""
+        with self._record_lock:
+            cached = self._health
+            if cached is not None and time.monotonic() - cached[0] < HEALTH_SECONDS:
+                return cached[1]
+        started = time.monotonic()
+        try:
+            info = self.require_client().health()
+            health = ServerHealth(reachable=True, breaker=self.breaker.state,
+                                  latency_ms=(time.monotonic() - started) * 1000,
+                                  version=info.version or None)
+        except HummingbotError as exc:
+            health = ServerHealth(reachable=False, breaker=self.breaker.state, error=str(exc))
+        with self._record_lock:
+            self._health = (time.monotonic(), health)
+        return health
 
     def bind(self, server_id: int) -> Hummingbot:
         """Name the row this link serves (the app-configured link learns its id late)."""

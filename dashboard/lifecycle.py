@@ -215,12 +215,16 @@ def _is_definite_failure(exc: HummingbotError) -> bool:
 
 
 # -------------------------------------------------------------------------------- deploy
-def deploy(bot_id: str, settings: DeploySettings, actor: str) -> Bot:
+def deploy(bot_id: str, settings: DeploySettings, actor: str,
+           server_id: int | None = None) -> Bot:
+    """Deploy on the bot's server, or first move it onto `server_id` (checked below: not while
+    its current server still runs it)."""
     bot = _locked(bot_id)
     if bot.archived_at is not None:
         raise LifecycleError("Restore this bot before deploying it.")
     if bot.status in ("deploying", "stopping"):
         raise LifecycleError(f"{bot.name} is already {bot.status}; nothing was sent.")
+    moving = server_id is not None and server_id != bot.server_id
     # Whatever the definition says (a stopped bot's container stays up), a second deploy
     # while the current instance lives would leave that one behind as an orphan. Checked
     # under the row lock, which _fresh_snapshot leaves held.
@@ -233,6 +237,12 @@ def deploy(bot_id: str, settings: DeploySettings, actor: str) -> Bot:
     if live is not None:
         raise LifecycleError(f"{bot.name} is running as {live.name} in Hummingbot; stop and "
                              "archive it there first. Nothing was sent.")
+    if moving:  # its earlier instance name belonged to the other server
+        record_event(bot, "server_changed", actor, from_status=bot.status,
+                     to_status=bot.status, details={"from_server_id": bot.server_id,
+                                                    "to_server_id": server_id})
+        bot.server_id, bot.instance_name = server_id, None
+        link = link_for(bot)
 
     request_id = uuid.uuid4().hex
     before = bot.status

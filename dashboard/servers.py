@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -22,14 +21,15 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from .config import plain_http_to_another_host
 from .models import Bot, HummingbotServer, db
+from .registry import SERVER_NAME
 from .sealed import UnreadableSecret, unseal
 from .validation import ValidationError
 
 log = logging.getLogger(__name__)
 
 DEFAULT_SERVER = "default"
-# Server names appear in the list, filters and import files: a short slug, no spaces.
-NAME_RULE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+# Server names appear in the list, filters, URLs and import files: a short slug, no spaces.
+NAME_RULE = SERVER_NAME
 
 
 class ServerError(Exception):

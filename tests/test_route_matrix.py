@@ -40,10 +40,12 @@ ADMIN = {
     "recovery.adopt", "recovery.recreate", "recovery.relink", "accounts.new_account",
     "versions.restore",
     "batches.index", "batches.preview", "batches.show",
+    "servers.index", "servers.add", "servers.edit", "servers.toggle",
 }
 # A value for every URL argument any route takes. `bot_id` is client A's bot.
 SAMPLES = {"bot_id": "sharp-bot", "instance_name": "orphan-bot", "filename": "app.css",
-           "number": "1", "batch_id": "sample-batch", "account": "client_sharp"}
+           "number": "1", "batch_id": "sample-batch", "account": "client_sharp",
+           "name": "default"}
 SECRETS_OF_A = ("sharp-only", "client_sharp")
 ANONYMOUS_STATUS = {"json": 401, "page": 302}
 
