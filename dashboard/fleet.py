@@ -19,6 +19,7 @@ feed did.
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -32,6 +33,10 @@ from .registry import utcnow
 from .servers import DEFAULT_SERVER, load_settings
 from .status import LiveSnapshot
 
+# How long a look at the servers table is trusted. 0: every page reads the table's generation
+# (one small query), so an edit in any process is seen by the next page everywhere, and the
+# statements a page costs do not depend on timing.
+REFRESH_SECONDS = 0.0
 MAX_WORKERS = 32  # concurrent status calls per process, whatever the number of servers
 WAIT_CALLS = 4  # a status GET (up to 3 attempts) and the exited-containers GET
 
@@ -98,14 +103,21 @@ class Fleet:
         self.app = app
         self._lock = threading.Lock()
         self._generation: tuple | None = None
+        self._checked_at = float("-inf")
         self._rows: dict[int, tuple[str, bool]] = {}  # id -> (name, enabled)
         self._links: dict[int, Hummingbot] = {}  # built from rows (not the app's own)
         self._pool = ThreadPoolExecutor(max_workers=MAX_WORKERS,
                                         thread_name_prefix="hummingbot-status")
 
     # -------------------------------------------------------------------------- links
-    def refresh(self) -> None:
-        """Rebuild the links whose row changed (one small query; decrypts only changed rows)."""
+    def refresh(self, *, force: bool = False) -> None:
+        """Rebuild the links whose row changed (one small query, at most every
+        REFRESH_SECONDS unless forced; decrypts only the changed rows)."""
+        now = time.monotonic()
+        with self._lock:
+            if not force and now - self._checked_at < REFRESH_SECONDS:
+                return
+            self._checked_at = now
         rows = db.session.execute(select(HummingbotServer.id, HummingbotServer.name,
                                          HummingbotServer.enabled, HummingbotServer.updated_at)
                                   .order_by(HummingbotServer.id)).all()
@@ -133,7 +145,16 @@ class Fleet:
         """The link to one server (the app's own for `default` when HUMMINGBOT_API_URL is set).
         Unknown ids raise LookupError."""
         self.refresh()
+        with self._lock:
+            known = server_id in self._rows
+        if not known and server_id is not None:
+            self.refresh(force=True)  # added since the last look
         return self._pick(server_id)
+
+    def forget(self) -> None:
+        """Read the table again at the next look (after an edit in this process)."""
+        with self._lock:
+            self._checked_at = float("-inf")
 
     def _pick(self, server_id: int | None) -> Hummingbot:
         with self._lock:
@@ -171,7 +192,7 @@ class Fleet:
             return {server_id: name for server_id, (name, _) in self._rows.items()}
 
     # ---------------------------------------------------------------------- snapshots
-    def snapshot(self) -> FleetSnapshot:
+    def snapshot(self) -> FleetSnapshot | LiveSnapshot:
         """Every enabled server's shared snapshot, fetched concurrently; recorded (badges,
         last seen) in this thread, which holds the request's database session."""
         links = self.enabled()
@@ -180,7 +201,7 @@ class Fleet:
             own = self._own_link()
             return FleetSnapshot(fetched_at=utcnow(), servers={}, names={},
                                  stuck_after=stuck_after) if not own.configured \
-                else self._single(own, stuck_after)
+                else self._single(own)
         futures = {self._pool.submit(link.feed.snapshot, record=False): (server_id, link)
                    for server_id, _, link in links}
         wait(futures, timeout=self._wait_seconds())
@@ -216,10 +237,9 @@ class Fleet:
         return {server_id: replace(future.result(), server_id=server_id)
                 for server_id, future in futures.items()}
 
-    def _single(self, own: Hummingbot, stuck_after: float) -> FleetSnapshot:
-        snapshot = own.feed.snapshot()
-        return FleetSnapshot(fetched_at=snapshot.fetched_at, servers={-1: snapshot},
-                             names={-1: DEFAULT_SERVER}, stuck_after=stuck_after)
+    def _single(self, own: Hummingbot) -> LiveSnapshot:
+        """No server row yet (no bot yet): the app's own server, for whatever bot comes."""
+        return own.feed.snapshot()
 
     def health(self) -> dict[int, ServerHealth]:
         """GET / of every enabled server, concurrently, timed; cached per link for a few

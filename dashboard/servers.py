@@ -189,6 +189,7 @@ def add_server(name: str, base_url: str, username: str = "", password: str = "",
                               password=password or None, extra_headers=extra_headers or None)
     db.session.add(server)
     db.session.commit()
+    _changed()
     log.info("hummingbot server added: %s", name)  # never the URL's secrets or credentials
     return server
 
@@ -214,8 +215,16 @@ def update_server(server: HummingbotServer, *, base_url: str | None = None,
         server.enabled = enabled
     server.updated_at = func.now()  # the fleet rebuilds this server's link
     db.session.commit()
+    _changed()
     log.info("hummingbot server updated: %s", server.name)
     return server
+
+
+def _changed() -> None:
+    """This process's fleet looks at the table again (others do at their next page)."""
+    from .fleet import fleet
+
+    fleet().forget()
 
 
 def set_enabled(name: str, enabled: bool) -> HummingbotServer:
@@ -231,6 +240,7 @@ def remove_server(name: str) -> None:
                           "count: their history names it). Disable it instead.")
     db.session.delete(server)
     db.session.commit()
+    _changed()
     log.info("hummingbot server removed: %s", name)
 
 

@@ -168,8 +168,10 @@ def app(session_app) -> Iterator[Flask]:
     """The app with every database write of the test inside one transaction, rolled back."""
     from dashboard.gateway import Hummingbot
 
-    # A fresh client, breaker and status feed: no test inherits another's circuit state.
+    # A fresh client, breaker and status feed: no test inherits another's circuit state; the
+    # fleet reads the servers again (each test's rows are rolled back).
     session_app.extensions["hummingbot"] = Hummingbot(session_app)
+    session_app.extensions["fleet"].forget()
     with session_app.app_context():
         connection = db.engine.connect()
         transaction = connection.begin()
