@@ -33,6 +33,7 @@ from .registry import (
     update_bot,
 )
 from .rows_cache import bots_generation
+from .servers_views import chosen_server_id
 from .status import BADGES, merge_rows
 from .validation import BOT_FIELDS, ValidationError
 
@@ -145,9 +146,11 @@ def new():
     if request.method == "GET":
         return render_template("bots/form.html", bot=None, values={"config": "{}"}, errors={})
     values = _form_input()
+    values["server"] = request.form.get("server", "")
     try:
         pickers.validate_form(values)
-        bot = create_bot(values, actor_name(current_user))
+        server_id = chosen_server_id(values["server"], values["account_identifier"])
+        bot = create_bot(values, actor_name(current_user), server_id=server_id)
     except ValidationError as exc:
         return render_template("bots/form.html", bot=None, values=values, errors=exc.errors), 422
     flash(f"Bot {bot.name} created.", "success")
@@ -223,11 +226,13 @@ def deploy(bot_id: str):
     bot = get_bot_or_404(bot_id)
     if request.method == "GET":
         return render_template("bots/deploy.html", bot=bot,
-                               values=lifecycle.deploy_form_defaults(bot), errors={})
+                               values=lifecycle.deploy_form_defaults(bot), errors={},
+                               bot_server=fleet().names().get(bot.server_id))
     values = request.form.to_dict()
     try:
         settings = lifecycle.parse_deploy_settings(values)
-        bot = lifecycle.deploy(bot.id, settings, actor_name(current_user))
+        server_id = chosen_server_id(values["server"]) if values.get("server") else None
+        bot = lifecycle.deploy(bot.id, settings, actor_name(current_user), server_id=server_id)
     except ValidationError as exc:
         return render_template("bots/deploy.html", bot=bot, values=values,
                                errors=exc.errors), 422

@@ -5,6 +5,7 @@ field keeps the stored value."""
 from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
 
 from . import servers
 from .access import admin_only
@@ -12,6 +13,25 @@ from .fleet import fleet
 from .validation import ValidationError
 
 bp = Blueprint("servers", __name__, url_prefix="/servers")
+
+
+@bp.app_context_processor
+def server_helpers():
+    # A function: only the forms that offer the choice read the servers.
+    return {"server_choices": lambda: sorted(
+        name for _, name, _ in fleet().enabled()) if current_user.is_admin else [],
+        "bot_server": None}
+
+
+def chosen_server_id(name: str | None, account: str | None = None) -> int | None:
+    """The form's server: a name (ValidationError when unknown or disabled), or for ''
+    the account's usual server; None: the `default` server."""
+    if not name:
+        return servers.usual_server_id(account)
+    server = servers.find_server(name) if servers.NAME_RULE.match(name) else None
+    if server is None or not server.enabled:
+        raise ValidationError({"server": "is not an enabled Hummingbot server."})
+    return server.id
 
 FORM_FIELDS = ("name", "base_url", "username", "password", "extra_headers")
 
