@@ -222,7 +222,7 @@ def committed_app(migrated, accounts, simulator) -> Iterator[Flask]:
             conn.execute(sa.text(
                 "TRUNCATE batch_items, batches, bot_versions, bot_events, performance_segments, "
                 "performance_points, performance_latest, performance_backfills, bots, "
-                "login_throttle"))
+                "login_throttle, hummingbot_servers"))
             conn.execute(sa.text(
                 "UPDATE performance_clock SET sampled_at = NULL, maintained_at = NULL"))
             conn.execute(sa.text(
