@@ -319,3 +319,22 @@ def test_the_app_settings_become_the_default_server(app):
     server = servers.find_server("default")
     assert server.base_url == app.config["HUMMINGBOT_API_URL"]
     assert server.password == app.config["HUMMINGBOT_API_PASSWORD"]
+
+
+def test_the_cli_adds_lists_disables_and_removes_servers(two, make_bot, app, caplog):
+    caplog.set_level(logging.DEBUG)
+    runner = app.test_cli_runner()
+    added = runner.invoke(args=["servers", "add", "asia", "http://127.0.0.1:9", "--username",
+                                "asia-user", "--password", "asia-secret-pw"])
+    assert added.exit_code == 0, added.output
+    listed = runner.invoke(args=["servers", "list"]).output
+    assert "asia\tenabled\thttp://127.0.0.1:9" in listed and "eu\tenabled" in listed
+    assert "asia-secret-pw" not in listed and "asia-user" not in listed
+    assert runner.invoke(args=["servers", "disable", "asia"]).exit_code == 0
+    assert not servers.find_server("asia").enabled
+    _bot(make_bot, two, "eu", id="b", name="b")
+    refused = runner.invoke(args=["servers", "remove", "eu"])
+    assert refused.exit_code != 0 and "Disable it instead" in refused.output
+    assert runner.invoke(args=["servers", "remove", "asia"]).exit_code == 0
+    assert servers.find_server("asia") is None
+    assert "asia-secret-pw" not in caplog.text
