@@ -40,7 +40,16 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     except sealed.SealedKeyError as exc:
         raise ConfigError(str(exc)) from exc
 
-    from . import accounts, api, auth, bots, openapi, recovery_views, versions_views
+    from . import (
+        accounts,
+        api,
+        auth,
+        bots,
+        openapi,
+        recovery_views,
+        servers_views,
+        versions_views,
+    )
     from .web import encode_slashes_in_urls
 
     encode_slashes_in_urls(app)
@@ -51,6 +60,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(openapi.bp)
     app.register_blueprint(recovery_views.bp)
     app.register_blueprint(versions_views.bp)
+    app.register_blueprint(servers_views.bp)
 
     from .batches import executor as batch_executor
     from .batches import views as batch_views
@@ -67,13 +77,14 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     from .alerts import delivery as alert_delivery
     from .alerts import models as alert_models  # noqa: F401  (the tables join the metadata)
-    from .cli import alerts_cli, bots_cli, history_cli, secrets_cli, users_cli
+    from .cli import alerts_cli, bots_cli, history_cli, secrets_cli, servers_cli, users_cli
 
     app.cli.add_command(users_cli)
     app.cli.add_command(bots_cli)
     app.cli.add_command(history_cli)
     app.cli.add_command(secrets_cli)
     app.cli.add_command(alerts_cli)
+    app.cli.add_command(servers_cli)
 
     from . import formatting, gateway, observability, web
 

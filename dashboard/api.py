@@ -8,7 +8,8 @@ from sqlalchemy import text
 
 from .access import get_bot_or_404, public
 from .disclosure import viewer_redaction
-from .gateway import hummingbot
+from .fleet import fleet
+from .gateway import link_for
 from .models import db
 from .registry import BotFilters, filtered_bots
 from .serializers import row_to_dict
@@ -33,7 +34,7 @@ def list_bots():
     if not current_user.is_admin:
         args.pop("account", None)  # a client's scope is fixed by visible_bots anyway
     filters = BotFilters.from_args(args)
-    snapshot = hummingbot().feed.snapshot()  # first: its commit would expire loaded rows
+    snapshot = fleet().snapshot()  # first: its commit would expire loaded rows
     page = db.paginate(filtered_bots(filters), page=_bounded_int("page", 1, 100_000),
                        per_page=_bounded_int("per_page", DEFAULT_PER_PAGE, MAX_PER_PAGE),
                        error_out=False, count=True)
@@ -46,7 +47,7 @@ def list_bots():
 @bp.route("/api/bots/<bot_id>")
 def get_bot(bot_id: str):
     bot = get_bot_or_404(bot_id)  # first: a refused id must not cost a call to Hummingbot
-    snapshot = hummingbot().feed.snapshot()
+    snapshot = link_for(bot).feed.snapshot()
     [row] = merge_rows([bot], snapshot)
     return jsonify(row_to_dict(row, viewer_redaction(current_user, [bot])))
 

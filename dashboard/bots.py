@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
@@ -13,7 +14,8 @@ from .access import admin_only, get_bot_or_404, is_htmx
 from .alerts.pages import open_alerts_for_bot
 from .disclosure import viewer_redaction
 from .edit_merge import base_values, merge_edit, saved_values
-from .gateway import hummingbot
+from .fleet import fleet
+from .gateway import link_for
 from .history.views import bot_performance, landing_url_for, list_history
 from .models import db
 from .registry import (
@@ -32,6 +34,7 @@ from .registry import (
     update_bot,
 )
 from .rows_cache import bots_generation
+from .servers_views import chosen_server_id
 from .status import BADGES, merge_rows
 from .validation import BOT_FIELDS, ValidationError
 
@@ -76,13 +79,15 @@ def home():
 @bp.route("/bots")
 def index():
     filters = BotFilters.from_args(request.args)
+    if not current_user.is_admin:
+        filters = replace(filters, server="")  # clients never see server names
     # The status first: a fresh one records last-seen statuses and commits, which would
     # expire rows loaded before it and re-read them one query each.
-    snapshot = hummingbot().feed.snapshot()
+    snapshot = fleet().snapshot()  # every server's, fetched concurrently
     generation = bots_generation()
     scope = (current_user.role, current_user.account_identifier)
-    key = (*scope, tuple(sorted(request.args.items(multi=True))), snapshot.fetched_at,
-           snapshot.error_kind, snapshot.overdue, generation)
+    key = (*scope, tuple(sorted(request.args.items(multi=True))), snapshot.cache_key,
+           generation)
 
     def render_rows() -> str:
         summary = list_summary(filters)
@@ -93,20 +98,22 @@ def index():
         return Markup(render_template(  # noqa: S704 - Jinja output, escaped already
             "bots/_rows.html", page=page, rows=merge_rows(page.items, snapshot),
             snapshot=snapshot, as_of=snapshot.fetched_at, filters=filters, summary=summary,
-            badges=BADGES, attention=NEEDS_ATTENTION,
+            badges=BADGES, attention=NEEDS_ATTENTION, server_names=server_names,
             # Sparklines and account totals: their samples are written with a fresh snapshot,
             # which changes the key, and an entry lives no longer than one status period.
             **list_history(page.items)))
 
+    server_names = fleet().names(refresh=False)
     cache = current_app.extensions["rows_cache"]
     rows_html = cache.get_or_render(key, render_rows)
     if wants_fragment():
         return rows_html
     filters_html = cache.get_or_render(
-        ("filters", *scope, filters, generation),
+        ("filters", *scope, filters, generation, tuple(server_names.items())),
         lambda: Markup(render_template(  # noqa: S704 - Jinja output, escaped already
             "bots/_filters.html", accounts=known_accounts(), filters=filters,
-            badges=BADGES, attention=NEEDS_ATTENTION)))
+            badges=BADGES, attention=NEEDS_ATTENTION,
+            server_names=server_names if current_user.is_admin else {})))
     return render_template("bots/index.html", rows_html=rows_html, filters_html=filters_html,
                            filters=filters, poll_seconds=current_app.config["STATUS_POLL_SECONDS"])
 
@@ -114,7 +121,7 @@ def index():
 @bp.route("/bots/<bot_id>")
 def detail(bot_id: str):
     bot = get_bot_or_404(bot_id)
-    snapshot = hummingbot().feed.snapshot()
+    snapshot = link_for(bot).feed.snapshot()
     [row] = merge_rows([bot], snapshot)
     context = {"bot": bot, "row": row, "snapshot": snapshot, "as_of": snapshot.fetched_at,
                "poll_seconds": current_app.config["STATUS_POLL_SECONDS"]}
@@ -141,9 +148,11 @@ def new():
     if request.method == "GET":
         return render_template("bots/form.html", bot=None, values={"config": "{}"}, errors={})
     values = _form_input()
+    values["server"] = request.form.get("server", "")
     try:
         pickers.validate_form(values)
-        bot = create_bot(values, actor_name(current_user))
+        server_id = chosen_server_id(values["server"], values["account_identifier"])
+        bot = create_bot(values, actor_name(current_user), server_id=server_id)
     except ValidationError as exc:
         return render_template("bots/form.html", bot=None, values=values, errors=exc.errors), 422
     flash(f"Bot {bot.name} created.", "success")
@@ -219,11 +228,13 @@ def deploy(bot_id: str):
     bot = get_bot_or_404(bot_id)
     if request.method == "GET":
         return render_template("bots/deploy.html", bot=bot,
-                               values=lifecycle.deploy_form_defaults(bot), errors={})
+                               values=lifecycle.deploy_form_defaults(bot), errors={},
+                               bot_server=fleet().names().get(bot.server_id))
     values = request.form.to_dict()
     try:
         settings = lifecycle.parse_deploy_settings(values)
-        bot = lifecycle.deploy(bot.id, settings, actor_name(current_user))
+        server_id = chosen_server_id(values["server"]) if values.get("server") else None
+        bot = lifecycle.deploy(bot.id, settings, actor_name(current_user), server_id=server_id)
     except ValidationError as exc:
         return render_template("bots/deploy.html", bot=bot, values=values,
                                errors=exc.errors), 422

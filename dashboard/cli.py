@@ -361,3 +361,82 @@ def alerts_work_command(threads: int):
     from .alerts.delivery import run_forever
 
     run_forever(current_app._get_current_object(), threads)
+# ------------------------------------------------------------------------------ servers
+servers_cli = AppGroup("servers", help="Hummingbot servers the dashboard drives.")
+
+
+@servers_cli.command("add")
+@click.argument("name")
+@click.argument("base_url")
+@click.option("--username", default="", help="Hummingbot API username.")
+@click.option("--password", default=None,
+              help="Prompted for (hidden) when omitted; never shown back.")
+@click.option("--extra-headers", default=None, help='A JSON object, e.g. {"X-Team": "a"}.')
+def add_server_command(name: str, base_url: str, username: str, password: str | None,
+                       extra_headers: str | None):
+    """Add a server (enabled)."""
+    from .servers import add_server
+    from .validation import ValidationError
+
+    if password is None:
+        password = click.prompt("Password", hide_input=True, default="", show_default=False)
+    try:
+        add_server(name, base_url, username, password, extra_headers,
+                   allow_http=_http_allowed())
+    except ValidationError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"Added server {name}.")
+
+
+def _http_allowed() -> bool:
+    return current_app.config.get("APP_ENV") != "production" \
+        or bool(current_app.config.get("HUMMINGBOT_ALLOW_HTTP"))
+
+
+@servers_cli.command("list")
+def list_servers_command():
+    """Name, state, URL and bots (credentials are never printed)."""
+    from .servers import all_servers, bots_per_server
+
+    counts = bots_per_server()
+    for server in all_servers():
+        defined, running = counts.get(server.id, (0, 0))
+        state = "enabled" if server.enabled else "disabled"
+        click.echo(f"{server.name}\t{state}\t{server.base_url or '(URL not set yet)'}\t"
+                   f"{defined} bots, {running} running")
+
+
+@servers_cli.command("disable")
+@click.argument("name")
+def disable_server_command(name: str):
+    """Stop asking a server; its bots show their last status, greyed."""
+    _set_enabled(name, False)
+
+
+@servers_cli.command("enable")
+@click.argument("name")
+def enable_server_command(name: str):
+    _set_enabled(name, True)
+
+
+def _set_enabled(name: str, enabled: bool) -> None:
+    from .servers import ServerError, set_enabled
+
+    try:
+        set_enabled(name, enabled)
+    except ServerError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"Server {name} {'enabled' if enabled else 'disabled'}.")
+
+
+@servers_cli.command("remove")
+@click.argument("name")
+def remove_server_command(name: str):
+    """Remove a server no bot definition is on."""
+    from .servers import ServerError, remove_server
+
+    try:
+        remove_server(name)
+    except ServerError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"Removed server {name}.")

@@ -1,7 +1,8 @@
 """`make run`: everything a new developer needs, started with one command.
 
 Without DATABASE_URL it uses the embedded PostgreSQL under instance/ (kept between runs);
-without HUMMINGBOT_API_URL it starts the Hummingbot simulator with a few demo bots. Then it
+without HUMMINGBOT_API_URL it starts two Hummingbot simulators with a few demo bots each: the
+`default` server and a second one, `eu`, so the fleet view is what a newcomer sees. Then it
 applies the migrations, creates the first admin on an empty database (printing the password
 once) and serves the dashboard on 127.0.0.1:$PORT.
 """
@@ -17,6 +18,9 @@ from pathlib import Path
 from .config import INSTANCE_PATH
 
 SIMULATOR_STATE = INSTANCE_PATH / "simulator-state.json"
+SECOND_STATE = INSTANCE_PATH / "simulator-eu-state.json"
+SECOND_SERVER = "eu"
+SECOND_PASSWORD = "eu-dev-password"  # noqa: S105 - a local development simulator's
 
 
 def start_simulator_if_needed(state_path: Path = SIMULATOR_STATE):
@@ -54,6 +58,34 @@ def start_simulator_if_needed(state_path: Path = SIMULATOR_STATE):
     return simulator, state_file
 
 
+def start_second_simulator(state_path: Path = SECOND_STATE):
+    """The second demo server (`eu`), beside the first; its own demo bots and credentials.
+    Returns (simulator, state file)."""
+    from .simulator.persist import StateFile
+    from .simulator.server import start_simulator
+    from .simulator.state import SimulatorState
+
+    state = SimulatorState(realistic=True)
+    state_file = StateFile(state_path, state)
+    if not state_file.load():
+        state.reset(seed_demo=True)
+    port = int(os.environ.get("SECOND_SIMULATOR_PORT", "8002"))
+    simulator = start_simulator("127.0.0.1", port, username="eu-admin",
+                                password=SECOND_PASSWORD, state=state)
+    state_file.save()
+    state_file.keep_saved()
+    print(f"Hummingbot API '{SECOND_SERVER}': simulator on {simulator.url}")
+    return simulator, state_file
+
+
+def register_second_server(simulator) -> None:
+    """Add the second simulator as server `eu`, once (a later run keeps the row)."""
+    from .servers import add_server, find_server
+
+    if find_server(SECOND_SERVER) is None:
+        add_server(SECOND_SERVER, simulator.url, simulator.username, simulator.password)
+
+
 def _stop_like_ctrl_c(_signum, _frame) -> None:
     raise KeyboardInterrupt
 
@@ -63,8 +95,11 @@ def main() -> int:
         print("make run is for development; production runs gunicorn (see README).")
         return 2
     started = start_simulator_if_needed()
+    second = None
     if started is not None:
         atexit.register(started[1].save)  # the last word: what the simulator holds on Ctrl-C
+        second = start_second_simulator()
+        atexit.register(second[1].save)
 
     from flask_migrate import upgrade
 
@@ -76,6 +111,11 @@ def main() -> int:
     with app.app_context():
         upgrade()
         password = create_first_admin()
+        from .servers import sync_default_server
+
+        sync_default_server(app)
+        if second is not None:
+            register_second_server(second[0])
     if password is not None:
         print(first_admin_banner(password))
     port = app.config["PORT"]

@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import Flask, current_app
@@ -26,6 +27,7 @@ from .hummingbot import (
     client_from_settings,
 )
 from .models import db
+from .servers import ServerSettings
 from .status import (
     ATTENTION,
     BADGE_RULES_JSON,
@@ -79,15 +81,36 @@ class Catalog:
             self._cache.pop(kind, None)
 
 
+HEALTH_SECONDS = 5.0  # the health page probes each server at most this often per process
+
+
+@dataclass(frozen=True)
+class ServerHealth:
+    """What `GET /` said, and how fast (the /servers page)."""
+
+    reachable: bool
+    breaker: str
+    latency_ms: float | None = None
+    version: str | None = None
+    error: str | None = None
+
+
 class Hummingbot:
-    def __init__(self, app: Flask):
-        self.configured = bool(app.config.get("HUMMINGBOT_API_URL"))
+    """The link to one Hummingbot server. Built from the app's HUMMINGBOT_* settings (the
+    server named `default`), or from a `hummingbot_servers` row (`server`, fleet.py)."""
+
+    def __init__(self, app: Flask, server: ServerSettings | None = None):
+        settings = server.client_settings(app.config) if server is not None else app.config
+        # None: the `default` server, whatever its id (resolved in SQL when recording).
+        self.server_id: int | None = server.id if server is not None else None
+        self.name = server.name if server is not None else "default"
+        self.configured = bool(settings.get("HUMMINGBOT_API_URL"))
         self.breaker = CircuitBreaker(
             failure_threshold=app.config["HUMMINGBOT_BREAKER_THRESHOLD"],
             reset_after=app.config["HUMMINGBOT_BREAKER_RESET_SECONDS"],
         )
         self.client: HummingbotClient | None = (
-            client_from_settings(app.config, breaker=self.breaker) if self.configured else None
+            client_from_settings(settings, breaker=self.breaker) if self.configured else None
         )
         self.feed = StatusFeed(self._fetch_status, app.config["STATUS_CACHE_SECONDS"],
                                fetch_exited=self._fetch_exited, on_fresh=self._record_snapshot,
@@ -95,9 +118,34 @@ class Hummingbot:
                                stuck_after=app.config["DEPLOY_GRACE_SECONDS"])
         self._recorded: tuple[str, float] | None = None  # (facts, when) recorded last
         self._failure_recorded: tuple[str, float] | None = None  # (error kind, when)
+        self._recorded_at = None  # fetched_at of the snapshot recorded last
+        self._health: tuple[float, ServerHealth] | None = None
         self._record_lock = threading.Lock()
         self.catalog = Catalog({"accounts": lambda: self.require_client().accounts(),
                                 "connectors": lambda: self.require_client().connectors()})
+
+    def probe(self) -> ServerHealth:
+        """GET / (the API's health route), timed; cached HEALTH_SECONDS."""
+        with self._record_lock:
+            cached = self._health
+            if cached is not None and time.monotonic() - cached[0] < HEALTH_SECONDS:
+                return cached[1]
+        started = time.monotonic()
+        try:
+            info = self.require_client().health()
+            health = ServerHealth(reachable=True, breaker=self.breaker.state,
+                                  latency_ms=(time.monotonic() - started) * 1000,
+                                  version=info.version or None)
+        except HummingbotError as exc:
+            health = ServerHealth(reachable=False, breaker=self.breaker.state, error=str(exc))
+        with self._record_lock:
+            self._health = (time.monotonic(), health)
+        return health
+
+    def bind(self, server_id: int) -> Hummingbot:
+        """Name the row this link serves (the app-configured link learns its id late)."""
+        self.server_id = self.feed.server_id = server_id
+        return self
 
     def require_client(self) -> HummingbotClient:
         if self.client is None:
@@ -112,16 +160,28 @@ class Hummingbot:
         return [container.name for container in self.require_client().exited_containers()]
 
     def _record_snapshot(self, snapshot: LiveSnapshot) -> None:
+        self.record_once(snapshot)
+
+    def record_once(self, snapshot: LiveSnapshot) -> None:
+        """Record a fresh snapshot once, whichever caller sees it first (the fleet fetches in
+        worker threads and records in the request's)."""
+        if not snapshot.reachable:
+            return
+        with self._record_lock:
+            if self._recorded_at == snapshot.fetched_at:
+                return
+            self._recorded_at = snapshot.fetched_at
         record_snapshot(snapshot, record_status=self._record)
 
     def _record(self, snapshot: LiveSnapshot) -> None:
         facts = json.dumps(_live_facts(snapshot), sort_keys=True)
         now = time.monotonic()
+        key = f"{snapshot.server_id}:{facts}"
         with self._record_lock:
             last = self._recorded
-            if last is not None and last[0] == facts and now - last[1] < RECORD_AGAIN_SECONDS:
+            if last is not None and last[0] == key and now - last[1] < RECORD_AGAIN_SECONDS:
                 return
-            self._recorded = (facts, now)
+            self._recorded = (key, now)
         record_last_seen(snapshot, facts)
 
 
@@ -140,23 +200,39 @@ class Hummingbot:
 
 
 def hummingbot() -> Hummingbot:
+    """The link to the server named `default` (the app's HUMMINGBOT_API_URL)."""
     return current_app.extensions["hummingbot"]
+
+
+def link_for(bot) -> Hummingbot:
+    """The link to the server that runs `bot` (fleet.py)."""
+    from .fleet import fleet
+
+    return fleet().link(bot.server_id)
 
 
 # Three equality joins (instance name; plain name or `hummingbot-<name>` for bots from before
 # instance names were stored) instead of one OR-join: PostgreSQL hash-joins each, where the OR
 # forced a nested loop of every bot against every live bot (2 s at 10,000 x 2,000).
-# Follows a CTE `live` with a `live_name` column; shared with history sampling.
-MATCHED_LIVE = """
-    matched AS (
-        SELECT b.id, l.* FROM bots b JOIN live l ON b.instance_name = l.live_name
-        UNION ALL
-        SELECT b.id, l.* FROM bots b JOIN live l ON b.name = l.live_name
-        WHERE b.instance_name IS NULL
-        UNION ALL
-        SELECT b.id, l.* FROM bots b JOIN live l ON 'hummingbot-' || b.name = l.live_name
-        WHERE b.instance_name IS NULL
+# Follows a CTE `live` with a `live_name` column; shared with history sampling. Only the bots
+# of the server the snapshot came from (:server_id; NULL: `default`): the same name on another
+# server is another bot.
+SERVER_BOTS = """
+    server_bots AS NOT MATERIALIZED (
+        SELECT * FROM bots WHERE server_id = coalesce(
+            CAST(:server_id AS integer),
+            (SELECT id FROM hummingbot_servers WHERE name = 'default'))
     )"""
+MATCHED_LIVE = SERVER_BOTS + """,
+    matched AS (
+        SELECT b.id, l.* FROM server_bots b JOIN live l ON b.instance_name = l.live_name
+        UNION ALL
+        SELECT b.id, l.* FROM server_bots b JOIN live l ON b.name = l.live_name
+        WHERE b.instance_name IS NULL
+        UNION ALL
+        SELECT b.id, l.* FROM server_bots b JOIN live l ON 'hummingbot-' || b.name = l.live_name
+        WHERE b.instance_name IS NULL
+    )"""  # noqa: S608 - constant SQL pieces
 # Then every bot's badge from status.py's badge_rule, tabulated (:rules), with the facts this
 # snapshot gives: seen live, crashed (an exited container), absent, or not listed yet since
 # its deploy ("awaiting"). Only rows whose badge or facts changed are written; `updated_at`
@@ -189,7 +265,7 @@ RECORD_STATUS = text("""
                b.live_state AS was_seen, b.pnl_quote AS was_pnl,
                b.volume_quote AS was_volume, b.error_log AS was_error_log,
                b.start_requested_at IS NOT NULL AS starting
-        FROM bots b LEFT JOIN first_match m ON m.id = b.id
+        FROM server_bots b LEFT JOIN first_match m ON m.id = b.id
         CROSS JOIN LATERAL (SELECT
             coalesce(m.live, false) AS is_live,
             coalesce(m.word, CASE
@@ -251,7 +327,7 @@ def record_last_seen(snapshot: LiveSnapshot, facts: str | None = None) -> None:
             "live": facts or json.dumps(_live_facts(snapshot)), "rules": BADGE_RULES_JSON,
             "controller_strategies": list(CONTROLLER_STRATEGIES),
             "attention": list(ATTENTION), "reporting": list(REPORTING),
-            "trading": list(TRADING), "now": now,
+            "trading": list(TRADING), "now": now, "server_id": snapshot.server_id,
             "stuck_since": now - timedelta(seconds=snapshot.stuck_after),
             "seen_since": now - timedelta(seconds=LAST_SEEN_REFRESH_SECONDS),
         })
@@ -335,9 +411,11 @@ def start_periodic_history(app: Flask) -> None:
 
 
 def init_app(app: Flask) -> None:
+    from . import fleet
     from .rows_cache import RowsCache
 
     app.extensions["hummingbot"] = Hummingbot(app)
+    fleet.init_app(app)
     # Rows are cached no longer than the status they show is shared.
     app.extensions["rows_cache"] = RowsCache(app.config["STATUS_CACHE_SECONDS"])
     # History blocks are keyed by the minute and the history's own state (history/views.py),
@@ -354,6 +432,9 @@ def init_app(app: Flask) -> None:
             return
         with lock:
             if not started.is_set():
+                from .servers import sync_default_server
+
+                sync_default_server(app)
                 start_periodic_reconcile(app)
                 start_periodic_history(app)
                 started.set()

@@ -20,7 +20,7 @@ from flask import current_app
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 
-from .gateway import hummingbot, record_failure, record_snapshot
+from .gateway import hummingbot, link_for, record_failure, record_snapshot
 from .hummingbot import (
     DEFAULT_IMAGE,
     DeployResult,
@@ -173,11 +173,11 @@ def _locked(bot_id: str) -> Bot:
     return bot
 
 
-def _fresh_snapshot() -> LiveSnapshot:
-    """Ask Hummingbot now. Recording last-seen statuses commits, which would end the
-    caller's transaction and with it its row locks and advisory lock: callers record after
-    their own commit."""
-    return hummingbot().feed.snapshot(max_age=0, record=False)
+def _fresh_snapshot(bot: Bot) -> LiveSnapshot:
+    """Ask the bot's Hummingbot server now. Recording last-seen statuses commits, which would
+    end the caller's transaction and with it its row locks and advisory lock: callers record
+    after their own commit."""
+    return link_for(bot).feed.snapshot(max_age=0, record=False)
 
 
 def request_tag(request_id: str) -> str:
@@ -191,7 +191,7 @@ def sent_instance_name(bot: Bot, request_id: str) -> str:
 
 
 def _deploy_call(bot: Bot, settings: DeploySettings, name: str) -> DeployResult:
-    client = hummingbot().require_client()
+    client = link_for(bot).require_client()
     if settings.mode == "controllers":
         return client.deploy_controllers(
             name, bot.account_identifier, list(settings.controllers),
@@ -215,16 +215,21 @@ def _is_definite_failure(exc: HummingbotError) -> bool:
 
 
 # -------------------------------------------------------------------------------- deploy
-def deploy(bot_id: str, settings: DeploySettings, actor: str) -> Bot:
+def deploy(bot_id: str, settings: DeploySettings, actor: str,
+           server_id: int | None = None) -> Bot:
+    """Deploy on the bot's server, or first move it onto `server_id` (checked below: not while
+    its current server still runs it)."""
     bot = _locked(bot_id)
     if bot.archived_at is not None:
         raise LifecycleError("Restore this bot before deploying it.")
     if bot.status in ("deploying", "stopping"):
         raise LifecycleError(f"{bot.name} is already {bot.status}; nothing was sent.")
+    moving = server_id is not None and server_id != bot.server_id
     # Whatever the definition says (a stopped bot's container stays up), a second deploy
     # while the current instance lives would leave that one behind as an orphan. Checked
     # under the row lock, which _fresh_snapshot leaves held.
-    snapshot = _fresh_snapshot()
+    link = link_for(bot)
+    snapshot = _fresh_snapshot(bot)
     if not snapshot.reachable:
         raise LifecycleError("Hummingbot is unreachable, so it cannot be checked that "
                              f"{bot.name} is not running already; nothing was sent.")
@@ -232,6 +237,12 @@ def deploy(bot_id: str, settings: DeploySettings, actor: str) -> Bot:
     if live is not None:
         raise LifecycleError(f"{bot.name} is running as {live.name} in Hummingbot; stop and "
                              "archive it there first. Nothing was sent.")
+    if moving:  # its earlier instance name belonged to the other server
+        record_event(bot, "server_changed", actor, from_status=bot.status,
+                     to_status=bot.status, details={"from_server_id": bot.server_id,
+                                                    "to_server_id": server_id})
+        bot.server_id, bot.instance_name = server_id, None
+        link = link_for(bot)
 
     request_id = uuid.uuid4().hex
     before = bot.status
@@ -285,7 +296,7 @@ def deploy(bot_id: str, settings: DeploySettings, actor: str) -> Bot:
                      to_status="deploying",
                      details={"request_id": request_id, "error": str(error)})
     db.session.commit()
-    hummingbot().feed.invalidate()
+    link.feed.invalidate()
     return bot
 
 
@@ -325,12 +336,13 @@ def _live_instance(bot: Bot) -> str:
 
 def start(bot_id: str, actor: str) -> Bot:
     bot = _locked(bot_id)
+    link = link_for(bot)
     name = _live_instance(bot)
     if bot.status in ("deploying", "stopping"):
         raise LifecycleError(f"{bot.name} is {bot.status}; wait until it settles.")
     db.session.commit()  # release the row lock while Hummingbot is called
     try:
-        hummingbot().require_client().start_bot(name)
+        link.require_client().start_bot(name)
     except HummingbotError as exc:
         return _record_failure(bot_id, "start_failed", actor, exc)
     bot = _locked(bot_id)
@@ -341,18 +353,19 @@ def start(bot_id: str, actor: str) -> Bot:
     record_event(bot, "started", actor, from_status=before, to_status="running",
                  details={"instance_name": name})
     db.session.commit()
-    hummingbot().feed.invalidate()
+    link.feed.invalidate()
     return bot
 
 
 def stop(bot_id: str, actor: str, *, cancel_orders: bool) -> Bot:
     bot = _locked(bot_id)
+    link = link_for(bot)
     name = _live_instance(bot)
     if bot.status in ("deploying", "stopping"):
         raise LifecycleError(f"{bot.name} is {bot.status}; wait until it settles.")
     db.session.commit()
     try:
-        hummingbot().require_client().stop_bot(name, skip_order_cancellation=not cancel_orders)
+        link.require_client().stop_bot(name, skip_order_cancellation=not cancel_orders)
     except HummingbotError as exc:
         return _record_failure(bot_id, "stop_failed", actor, exc)
     bot = _locked(bot_id)
@@ -361,7 +374,7 @@ def stop(bot_id: str, actor: str, *, cancel_orders: bool) -> Bot:
     record_event(bot, "stopped", actor, from_status=before, to_status="stopped",
                  details={"instance_name": name, "cancel_orders": cancel_orders})
     db.session.commit()
-    hummingbot().feed.invalidate()
+    link.feed.invalidate()
     return bot
 
 
@@ -372,7 +385,7 @@ def archive(bot_id: str, actor: str) -> Bot:
     cannot be asked about a bot that was deployed."""
     bot = _locked(bot_id)
     if bot.archived_at is None:
-        snapshot = _fresh_snapshot()
+        snapshot = _fresh_snapshot(bot)
         if not snapshot.reachable and bot.instance_name:
             raise StillRunning(f"Hummingbot is unreachable, so it cannot be checked that "
                                f"{bot.name} no longer runs; it was not archived.", None)
@@ -401,6 +414,7 @@ def stop_and_archive(bot_id: str, actor: str, *, cancel_orders: bool,
     `archive_definition`: then it is archived once Hummingbot has let the bot go (at once
     when nothing runs, else when reconcile sees the stop settle)."""
     bot = _locked(bot_id)
+    link = link_for(bot)
     name = _live_instance(bot)
     if bot.status in ("deploying", "stopping"):
         raise LifecycleError(f"{bot.name} is {bot.status}; wait until it settles.")
@@ -413,7 +427,7 @@ def stop_and_archive(bot_id: str, actor: str, *, cancel_orders: bool,
                           "archive_definition": archive_definition})
     db.session.commit()
     try:
-        message = hummingbot().require_client().stop_and_archive(
+        message = link.require_client().stop_and_archive(
             name, skip_order_cancellation=not cancel_orders)
     except HummingbotRejected as exc:
         if exc.status_code is not None:  # an HTTP error: the archive did not start
@@ -443,16 +457,17 @@ def stop_and_archive(bot_id: str, actor: str, *, cancel_orders: bool,
     record_event(bot, "archive_started", actor, from_status="stopping", to_status="stopping",
                  details={"message": message})
     db.session.commit()
-    hummingbot().feed.invalidate()
+    link.feed.invalidate()
     return bot
 
 
 def _stop_archived(bot: Bot, actor: str, name: str, cancel_orders: bool) -> Bot:
     """An archived definition whose bot still runs: only Hummingbot's side is left to do,
     and the definition stays archived whatever it answers."""
+    link = link_for(bot)
     db.session.commit()
     try:
-        message = hummingbot().require_client().stop_and_archive(
+        message = link.require_client().stop_and_archive(
             name, skip_order_cancellation=not cancel_orders)
     except HummingbotError as exc:
         return _record_failure(bot.id, "archive_failed", actor, exc)
@@ -461,7 +476,7 @@ def _stop_archived(bot: Bot, actor: str, name: str, cancel_orders: bool) -> Bot:
                  details={"instance_name": name, "cancel_orders": cancel_orders,
                           "message": message})
     db.session.commit()
-    hummingbot().feed.invalidate()
+    link.feed.invalidate()
     return bot
 
 
@@ -493,6 +508,7 @@ class ReconcileReport:
     failed: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     orphans: list[LiveBot] = field(default_factory=list)
+    unreachable: list[str] = field(default_factory=list)  # servers left alone this pass
 
     def summary(self) -> str:
         if not self.ran:
@@ -524,25 +540,42 @@ def reconcile(actor: str = "reconcile", only: str | None = None) -> ReconcileRep
         db.session.rollback()
         return ReconcileReport(ran=False, reason="another process is reconciling")
     # The advisory lock lives as long as this transaction: nothing may commit before the end.
-    snapshot = _fresh_snapshot()
-    if not snapshot.reachable:
-        db.session.rollback()
-        record_failure(snapshot)  # the alerts learn since when, from this call
-        return ReconcileReport(ran=False, reason=f"Hummingbot unreachable ({snapshot.error})")
+    # Every enabled server (or the one running `only`) asked at once; an unreachable one is
+    # left alone this pass, the others reconciled.
+    from .fleet import fleet
 
-    report = ReconcileReport(ran=True)
+    if only is not None:
+        target = db.session.get(Bot, only)
+        links = [(target.server_id, link_for(target))] if target is not None else []
+    else:
+        links = [(server_id, link) for server_id, _, link in fleet().enabled()] \
+            or [(None, hummingbot())]
+    snapshots = fleet().fresh_snapshots(links)
+    reachable = {server_id: snap for server_id, snap in snapshots.items() if snap.reachable}
+    for snap in snapshots.values():
+        record_failure(snap)  # the alerts learn since when a server fails (a no-op if not)
+    if not reachable:
+        db.session.rollback()
+        errors = "; ".join(sorted({snap.error or "" for snap in snapshots.values()}))
+        return ReconcileReport(ran=False, reason=f"Hummingbot unreachable ({errors})")
+
+    report = ReconcileReport(ran=True, unreachable=sorted(
+        fleet().names(refresh=False).get(server_id, "default")
+        for server_id in snapshots if server_id not in reachable))
     grace = timedelta(seconds=current_app.config["DEPLOY_GRACE_SECONDS"])
     now = utcnow()
     # Read without locks, then lock only the rows that need a change: thousands of running
     # bots must not be row-locked (and rewritten) on every pass. Remote calls happen here,
     # before any row is locked.
     candidates = select(Bot).where(
-        Bot.archived_at.is_(None), Bot.status.in_(("deploying", "stopping", "running")))
+        Bot.archived_at.is_(None), Bot.status.in_(("deploying", "stopping", "running")),
+        Bot.server_id.in_([server_id for server_id in reachable if server_id is not None]))
     if only is not None:
         candidates = candidates.where(Bot.id == only)
     archives: dict[str, str | None] = {}
     to_change = []
     for bot in db.session.scalars(candidates).all():
+        snapshot = reachable[bot.server_id]
         if _newer_than(bot, snapshot):
             continue  # written after the status was read (a deploy just ended): next pass
         live = match_live(bot, snapshot.bots)
@@ -556,14 +589,19 @@ def reconcile(actor: str = "reconcile", only: str | None = None) -> ReconcileRep
         locked = select(Bot).where(Bot.id.in_(to_change)).with_for_update(skip_locked=True) \
             .execution_options(populate_existing=True)
         for bot in db.session.scalars(locked):
+            snapshot = reachable[bot.server_id]
             # Re-checked on the locked, current row: another pass may have settled it.
             if not _newer_than(bot, snapshot) and _needs_change(bot, snapshot, now, grace,
                                                                archives):
                 _reconcile_one(bot, snapshot, now, grace, actor, report, archives)
     if only is None:
-        report.orphans = orphans(db.session.scalars(select(Bot)).all(), snapshot)
+        for server_id, snapshot in reachable.items():
+            on_server = select(Bot) if server_id is None else \
+                select(Bot).where(Bot.server_id == server_id)
+            report.orphans += orphans(db.session.scalars(on_server).all(), snapshot)
     db.session.commit()
-    record_snapshot(snapshot)
+    for snapshot in reachable.values():
+        record_snapshot(snapshot)
     return report
 
 
@@ -593,7 +631,7 @@ def _archive_outcome(bot: Bot, live: LiveBot | None, snapshot: LiveSnapshot, now
     archived = False
     if bot.instance_name:
         try:
-            runs = hummingbot().require_client().bot_runs(bot_name=bot.instance_name, limit=1)
+            runs = link_for(bot).require_client().bot_runs(bot_name=bot.instance_name, limit=1)
         except HummingbotError:
             return overdue if live is None else None
         archived = bool(runs) and runs[0].deployment_status == "ARCHIVED"

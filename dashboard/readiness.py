@@ -9,7 +9,7 @@ from flask import current_app
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from .gateway import hummingbot
+from .fleet import fleet
 from .models import db
 
 
@@ -29,7 +29,7 @@ def readiness() -> dict[str, Any]:
     if report["database"] == "ok":
         head = migration_head()
         report["migrations"] = "at head" if current == head else f"at {current}, head is {head}"
-    snapshot = hummingbot().feed.snapshot()
+    snapshot = fleet().snapshot()
     report["hummingbot"] = "ok" if snapshot.reachable else snapshot.error_kind
     report["ready"] = report["database"] == "ok" and report["migrations"] == "at head"
     return report

@@ -25,16 +25,18 @@ from typing import Any
 
 from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, true
 from sqlalchemy.exc import IntegrityError
 from werkzeug.utils import secure_filename
 
 from . import lifecycle
-from .gateway import hummingbot
+from .fleet import fleet
+from .gateway import Hummingbot, link_for
 from .hummingbot import BotRun, HummingbotClient, HummingbotError, LiveBot
 from .models import Bot, BotEvent, db
 from .registry import TRANSITIONAL, create_bot, record_event, restore_bot, utcnow
 from .relink import Known, pair_up, same_bot
+from .servers import DEFAULT_SERVER
 from .status import (
     ARCHIVE_UNCONFIRMED,
     BADGES,
@@ -293,9 +295,23 @@ def draft_adopt_form(facts: OrphanFacts) -> AdoptForm:
     return AdoptForm(facts=facts, values=values, sources=sources)
 
 
-def _claimer(instance_name: str) -> Bot | None:
-    """The definition (archived ones too) Hummingbot's `instance_name` already belongs to."""
-    query = select(Bot).where(or_(
+def _on_server(server_id: int | None):
+    """Bots of one server (None: the `default` server before any row exists: every bot)."""
+    return true() if server_id is None else Bot.server_id == server_id
+
+
+def _server_link(server: str | None) -> Hummingbot:
+    """The link to the server the recovery desk looks at (`?server=`; default `default`)."""
+    try:
+        return fleet().by_name(server or DEFAULT_SERVER)
+    except LookupError as exc:
+        raise RecoveryError(f"No Hummingbot server is named {server!r}.") from exc
+
+
+def _claimer(instance_name: str, server_id: int | None) -> Bot | None:
+    """The definition (archived ones too) Hummingbot's `instance_name` already belongs to,
+    on that server: the same name on another server is another bot."""
+    query = select(Bot).where(_on_server(server_id), or_(
         Bot.instance_name == instance_name,
         Bot.instance_name.is_(None) & or_(
             Bot.name == instance_name,
@@ -305,32 +321,34 @@ def _claimer(instance_name: str) -> Bot | None:
     return db.session.scalars(query).first()
 
 
-def _claimers_of(names: list[str]) -> list[Bot]:
-    """Only the definitions that could claim one of these live names (not the whole table)."""
+def _claimers_of(names: list[str], server_id: int | None) -> list[Bot]:
+    """Only the definitions on that server that could claim one of these live names (not
+    the whole table)."""
     if not names:
         return []
     plain = [n for n in names] + [n[len(LEGACY_PREFIX):] for n in names
                                   if n.startswith(LEGACY_PREFIX)]
     return list(db.session.scalars(select(Bot).where(
-        or_(Bot.instance_name.in_(names), Bot.name.in_(plain)))))
+        _on_server(server_id), or_(Bot.instance_name.in_(names), Bot.name.in_(plain)))))
 
 
-def _live_snapshot(*, fresh: bool = False) -> LiveSnapshot:
-    return hummingbot().feed.snapshot(max_age=0 if fresh else None)
+def _live_snapshot(link: Hummingbot, *, fresh: bool = False) -> LiveSnapshot:
+    return link.feed.snapshot(max_age=0 if fresh else None)
 
 
-def orphan_adopt_form(instance_name: str) -> AdoptForm:
-    """The prefilled adopt form of one orphan (GET /recovery/orphans/<name>)."""
-    snapshot = _live_snapshot()
+def orphan_adopt_form(instance_name: str, server: str | None = None) -> AdoptForm:
+    """The prefilled adopt form of one orphan (GET /recovery/orphans/<name>?server=)."""
+    link = _server_link(server)
+    snapshot = _live_snapshot(link)
     if not snapshot.reachable:
         raise RecoveryError(f"Hummingbot is unreachable ({snapshot.error}).")
-    claimer = _claimer(instance_name)
+    claimer = _claimer(instance_name, link.server_id)
     if claimer is not None:
         raise RecoveryError(f"{instance_name} already belongs to the definition {claimer.name}.")
     live = snapshot.bots.get(instance_name)
     if live is None:
         raise OrphanGone(f"{instance_name} is not running in Hummingbot (any more).")
-    facts = read_orphan_facts(hummingbot().require_client(), live, strict=False)
+    facts = read_orphan_facts(link.require_client(), live, strict=False)
     return draft_adopt_form(facts)
 
 
@@ -348,14 +366,16 @@ class AdoptRejected(RecoveryError):
         self.form, self.errors = form, errors
 
 
-def adopt(instance_name: str, data: Mapping[str, Any], actor: str) -> AdoptOutcome:
-    """Store a definition for a live bot. Idempotent per instance name; re-reads Hummingbot
-    now for every live fact (that it runs, its account, its deploy body) and writes nothing
-    when the bot is gone."""
-    claimer = _claimer(instance_name)
+def adopt(instance_name: str, data: Mapping[str, Any], actor: str,
+          server: str | None = None) -> AdoptOutcome:
+    """Store a definition for a live bot, on the server that runs it. Idempotent per
+    instance name and server; re-reads Hummingbot now for every live fact (that it runs, its
+    account, its deploy body) and writes nothing when the bot is gone."""
+    link = _server_link(server)
+    claimer = _claimer(instance_name, link.server_id)
     if claimer is not None:
         return AdoptOutcome(bot=claimer, created=False)
-    snapshot = _live_snapshot(fresh=True)
+    snapshot = _live_snapshot(link, fresh=True)
     if not snapshot.reachable:
         raise RecoveryError(f"Hummingbot is unreachable, so it cannot be confirmed that "
                             f"{instance_name} still runs; nothing was saved.")
@@ -363,7 +383,7 @@ def adopt(instance_name: str, data: Mapping[str, Any], actor: str) -> AdoptOutco
     if live is None:
         raise OrphanGone(f"{instance_name} is no longer running in Hummingbot (it went away "
                          "after the page was loaded). Nothing was saved.")
-    facts = read_orphan_facts(hummingbot().require_client(), live, strict=True)
+    facts = read_orphan_facts(link.require_client(), live, strict=True)
 
     submitted = {name: _str(data.get(name)) for name in BOT_FIELDS}
     form = AdoptForm(facts=facts, values=submitted, sources=draft_adopt_form(facts).sources)
@@ -387,12 +407,14 @@ def adopt(instance_name: str, data: Mapping[str, Any], actor: str) -> AdoptOutco
     bot = Bot(**fields.as_dict(), status="running", instance_name=instance_name,
               deploy_settings=deploy_settings, last_seen_status=live_word(live),
               last_seen_at=snapshot.fetched_at)
+    if link.server_id is not None:
+        bot.server_id = link.server_id
     db.session.add(bot)
     try:
         db.session.flush()
     except IntegrityError as exc:  # another request adopted it (or took the id) meanwhile
         db.session.rollback()
-        claimer = _claimer(instance_name)
+        claimer = _claimer(instance_name, link.server_id)
         if claimer is not None:
             return AdoptOutcome(bot=claimer, created=False)
         raise AdoptRejected(form, {"id": "is already used by another bot."}) from exc
@@ -405,7 +427,7 @@ def adopt(instance_name: str, data: Mapping[str, Any], actor: str) -> AdoptOutco
         "after": fields.as_dict(),
     })
     db.session.commit()
-    hummingbot().feed.invalidate()
+    link.feed.invalidate()
     return AdoptOutcome(bot=bot, created=True)
 
 
@@ -482,34 +504,38 @@ def _grace() -> timedelta:
     return timedelta(seconds=current_app.config["DEPLOY_GRACE_SECONDS"])
 
 
-def overview(*, prefill: int = PREFILL_INLINE) -> Overview:
-    """Every section of the recovery page. The first `prefill` orphans get their adopt form
-    filled in (two Hummingbot calls each); the page loads the others' when shown. Polls pass
-    0: one status call (the shared, cached one) and a few queries."""
-    snapshot = _live_snapshot()
+def overview(*, prefill: int = PREFILL_INLINE, server: str | None = None) -> Overview:
+    """Every section of the recovery page, for one Hummingbot server. The first `prefill`
+    orphans get their adopt form filled in (two Hummingbot calls each); the page loads the
+    others' when shown. Polls pass 0: one status call (the shared, cached one) and a few
+    queries."""
+    link = _server_link(server)
+    on_server = _on_server(link.server_id)
+    snapshot = _live_snapshot(link)
     orphan_rows: list[OrphanRow] = []
     missing: list[BotRow] = []
     back: list[BotRow] = []
     archived_running: list[ArchivedRow] = []
     relinks: dict[str, tuple[str, str]] = {}
     if snapshot.reachable:
-        claimers = _claimers_of(list(snapshot.bots))
+        claimers = _claimers_of(list(snapshot.bots), link.server_id)
         live_orphans = orphans(claimers, snapshot)
         archived_running = [ArchivedRow(bot=bot, live=live) for bot in claimers
                             if bot.archived_at is not None
                             and (live := match_live(bot, snapshot.bots)) is not None]
-        client = hummingbot().require_client() if prefill else None
+        client = link.require_client() if prefill else None
         for index, live in enumerate(live_orphans):
             form = None
             if client is not None and index < prefill and is_instance_name(live.name):
                 form = draft_adopt_form(read_orphan_facts(client, live, strict=False))
             orphan_rows.append(OrphanRow(live=live, form=form))
         running = db.session.scalars(select(Bot).where(
-            Bot.archived_at.is_(None), Bot.status == "running").order_by(Bot.name, Bot.id))
+            on_server, Bot.archived_at.is_(None), Bot.status == "running")
+            .order_by(Bot.name, Bot.id))
         missing = [row for row in merge_rows(running, snapshot)
                    if row.display_status in ("missing", "crashed")]
         unconfirmed = db.session.scalars(select(Bot).where(
-            Bot.archived_at.is_(None), Bot.status == "stopped",
+            on_server, Bot.archived_at.is_(None), Bot.status == "stopped",
             Bot.last_error.startswith(ARCHIVE_UNCONFIRMED, autoescape=True),
         ).order_by(Bot.name, Bot.id))
         back = [row for row in merge_rows(unconfirmed, snapshot) if row.back_after_archive]
@@ -519,14 +545,15 @@ def overview(*, prefill: int = PREFILL_INLINE) -> Overview:
         relinks = pair_up([row.bot for row in missing],
                           [o.name for o in live_orphans if HUMMINGBOT_NAME.match(o.name)], known)
 
-    archived_query = select(Bot).where(Bot.archived_at.is_not(None))
+    archived_query = select(Bot).where(on_server, Bot.archived_at.is_not(None))
     archived = [ArchivedRow(bot=bot, live=match_live(bot, snapshot.bots))
                 for bot in db.session.scalars(
                     archived_query.order_by(Bot.archived_at.desc(), Bot.id).limit(ARCHIVED_SHOWN))]
     archived_total = db.session.scalar(
         select(func.count()).select_from(archived_query.subquery()))
     return Overview(snapshot=snapshot, orphans=orphan_rows, missing=missing, back=back,
-                    stuck=_stuck(snapshot), archived=archived, archived_total=archived_total,
+                    stuck=_stuck(snapshot, on_server), archived=archived,
+                    archived_total=archived_total,
                     grace_seconds=int(_grace().total_seconds()),
                     archived_running=sorted(archived_running, key=lambda r: r.bot.name),
                     relinks=relinks)
@@ -561,9 +588,10 @@ def live_for_transition(bot: Bot, snapshot: LiveSnapshot) -> LiveBot | None:
     return live
 
 
-def _stuck(snapshot: LiveSnapshot) -> list[StuckRow]:
+def _stuck(snapshot: LiveSnapshot, on_server) -> list[StuckRow]:
     bots = list(db.session.scalars(select(Bot).where(
-        Bot.archived_at.is_(None), Bot.status.in_(TRANSITIONAL)).order_by(Bot.name, Bot.id)))
+        on_server, Bot.archived_at.is_(None), Bot.status.in_(TRANSITIONAL))
+        .order_by(Bot.name, Bot.id)))
     since = _since(bots)
     cutoff = utcnow() - _grace()
     stuck = [bot for bot in bots if since[bot.id] is None or since[bot.id] < cutoff]
@@ -610,7 +638,8 @@ def relink(bot_id: str, instance_name: str, actor: str) -> Bot:
     if bot.archived_at is not None or bot.status in TRANSITIONAL:
         raise RecoveryError(f"{bot.name} is {bot.status}; nothing was re-linked.")
     # Not recorded: that would commit, and end the row lock taken above.
-    snapshot = hummingbot().feed.snapshot(max_age=0, record=False)
+    link = link_for(bot)
+    snapshot = link.feed.snapshot(max_age=0, record=False)
     if not snapshot.reachable:
         raise RecoveryError("Hummingbot is unreachable, so the re-link cannot be checked; "
                             "nothing was changed.")
@@ -621,11 +650,11 @@ def relink(bot_id: str, instance_name: str, actor: str) -> Bot:
     if live is None:
         raise OrphanGone(f"{instance_name} is not running in Hummingbot (any more); nothing "
                          "was re-linked.")
-    claimer = _claimer(instance_name)
+    claimer = _claimer(instance_name, bot.server_id)
     if claimer is not None:
         raise RecoveryError(f"{instance_name} already belongs to the definition "
                             f"{claimer.name}; nothing was re-linked.")
-    facts = read_orphan_facts(hummingbot().require_client(), live, strict=True)
+    facts = read_orphan_facts(link.require_client(), live, strict=True)
     reason = same_bot(bot, instance_name, _known(facts))
     if reason is None:
         raise RecoveryError(f"{instance_name} does not look like {bot.name} (its name, account "
@@ -644,7 +673,7 @@ def relink(bot_id: str, instance_name: str, actor: str) -> Bot:
         db.session.rollback()
         raise RecoveryError(f"{instance_name} was just claimed by another definition; "
                             "nothing was re-linked.") from exc
-    hummingbot().feed.invalidate()
+    link.feed.invalidate()
     return bot
 
 
@@ -653,7 +682,7 @@ def mark_missing_stopped(bot_id: str, actor: str) -> Bot:
     bot = _bot(bot_id)
     if bot.archived_at is not None or bot.status != "running":
         raise RecoveryError(f"{bot.name} is {bot.status}, not missing; nothing was changed.")
-    snapshot = _live_snapshot(fresh=True)
+    snapshot = _live_snapshot(link_for(bot), fresh=True)
     if not snapshot.reachable:
         raise RecoveryError("Hummingbot is unreachable, so it cannot be checked that "
                             f"{bot.name} is really gone; nothing was changed.")
@@ -690,7 +719,7 @@ def settle(bot_id: str, actor: str) -> SettleOutcome:
         if bot.last_error and bot.status == "deploy_failed":
             message += f" {bot.last_error}"
         return SettleOutcome(bot=bot, before=before, message=message, changed=True)
-    live = live_for_transition(bot, _live_snapshot())
+    live = live_for_transition(bot, _live_snapshot(link_for(bot)))
     seen = f"reports it as {live.name} ({live_word(live)})" if live else "does not report it"
     record_event(bot, "settle_checked", actor, from_status=before, to_status=before,
                  details={"hummingbot": live_word(live) if live else "absent",
@@ -735,14 +764,22 @@ def running_warnings(plan: ImportPlan) -> list[str]:
     claiming = [e for e in plan.entries if e.status == "running" and e.action == "create"]
     if not claiming:
         return []
-    snapshot = _live_snapshot()
-    if not snapshot.reachable:
-        return [f"Hummingbot is unreachable ({snapshot.error}), so it cannot be checked that "
-                f"the {len(claiming)} new entries marked running really run."]
-    return [f"{entry.key}: marked running, but Hummingbot runs nothing under "
-            f"{entry.instance_name or entry.fields.name}; it will show as Missing "
-            "(redeploy or mark it stopped from the recovery desk)."
-            for entry in not_running(plan, set(snapshot.bots))]
+    warnings = []
+    for server in sorted({entry.server for entry in claiming}):
+        entries = [entry for entry in claiming if entry.server == server]
+        snapshot = _live_snapshot(_server_link(server))
+        where = "Hummingbot" if server == DEFAULT_SERVER else f"Hummingbot server {server}"
+        if not snapshot.reachable:
+            warnings.append(f"{where} is unreachable ({snapshot.error}), so it cannot be "
+                            f"checked that the {len(entries)} new entries marked running "
+                            "really run.")
+            continue
+        warnings += [f"{entry.key}: marked running, but {where} runs "
+                     f"nothing under {entry.instance_name or entry.fields.name}; it will show "
+                     "as Missing (redeploy or mark it stopped from the recovery desk)."
+                     for entry in not_running(
+                         ImportPlan(plan.source_format, entries), set(snapshot.bots))]
+    return warnings
 
 
 class PreviewChanged(RecoveryError):

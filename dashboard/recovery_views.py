@@ -3,13 +3,25 @@ function in `recovery.py`, and render."""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user
 
 from . import lifecycle, pickers, recovery
 from .access import admin_only, get_bot_or_404
 from .bots import wants_fragment
+from .fleet import fleet
 from .registry import StateError, actor_name
+from .servers import DEFAULT_SERVER, NAME_RULE
 from .transfer import ImportFileError
 from .validation import BOT_FIELDS, ValidationError, is_instance_name
 
@@ -25,14 +37,40 @@ def _back():
     return redirect(url_for("recovery.index"))
 
 
+# The desk looks at one Hummingbot server at a time (`?server=`, default `default`); its own
+# links keep the server chosen.
+SERVER_ENDPOINTS = {"recovery.index", "recovery.adopt_form", "recovery.adopt"}
+
+
+@bp.url_defaults
+def keep_server(endpoint: str, values: dict) -> None:
+    server = g.get("recovery_server")
+    if server and server != DEFAULT_SERVER and endpoint in SERVER_ENDPOINTS:
+        values.setdefault("server", server)
+
+
+def _server() -> str | None:
+    server = request.args.get("server") or None
+    if server is not None and not NAME_RULE.match(server):
+        abort(404)
+    g.recovery_server = server
+    return server
+
+
 @bp.route("")
 @admin_only
 def index():
     fragment = wants_fragment()
     # A poll keeps the adopt forms already on the page (hx-preserve) and loads new ones
     # on demand, so it costs one shared status call, not two calls per orphan.
-    overview = recovery.overview(prefill=0 if fragment else recovery.PREFILL_INLINE)
-    context = {"overview": overview, "snapshot": overview.snapshot,
+    server = _server()
+    try:
+        overview = recovery.overview(prefill=0 if fragment else recovery.PREFILL_INLINE,
+                                     server=server)
+    except recovery.RecoveryError:
+        abort(404)
+    context = {"server": server or DEFAULT_SERVER, "servers": list(fleet().names().values()),
+               "overview": overview, "snapshot": overview.snapshot,
                "as_of": overview.snapshot.fetched_at,
                "poll_seconds": current_app.config["STATUS_POLL_SECONDS"]}
     if fragment:
@@ -51,7 +89,7 @@ def _instance_name_or_404(instance_name: str) -> str:
 def adopt_form(instance_name: str):
     instance_name = _instance_name_or_404(instance_name)
     try:
-        form = recovery.orphan_adopt_form(instance_name)
+        form = recovery.orphan_adopt_form(instance_name, _server())
     except recovery.RecoveryError as exc:
         if wants_fragment():  # a form loading into the page: say why in its place
             return render_template("recovery/_adopt_gone.html", instance_name=instance_name,
@@ -67,7 +105,8 @@ def adopt_form(instance_name: str):
 def adopt(instance_name: str):
     instance_name = _instance_name_or_404(instance_name)
     try:
-        outcome = recovery.adopt(instance_name, request.form, actor_name(current_user))
+        outcome = recovery.adopt(instance_name, request.form, actor_name(current_user),
+                                 _server())
     except recovery.AdoptRejected as exc:
         return render_template("recovery/adopt.html", form=exc.form, errors=exc.errors), 422
     except recovery.RecoveryError as exc:

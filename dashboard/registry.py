@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -16,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
 from .access import visible_bots
-from .models import Bot, BotEvent, BotVersion, User, db
+from .models import Bot, BotEvent, BotVersion, HummingbotServer, User, db
 from .observability import log_lifecycle
 from .validation import BOT_FIELDS, ValidationError, validate_bot
 
@@ -35,6 +36,7 @@ SORT_COLUMNS = {
 SORTS = (*SORT_COLUMNS, *(f"-{key}" for key in SORT_COLUMNS))
 # Status filters beside the badges themselves (status.BADGES).
 NEEDS_ATTENTION = "needs_attention"
+SERVER_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")  # servers.NAME_RULE (no import cycle)
 ARCHIVED_BADGES = ("archived", "archived_running")
 TRANSITIONAL = ("deploying", "stopping")
 
@@ -105,6 +107,7 @@ class BotFilters:
     sort: str = "name"  # a key of SORT_COLUMNS, "-" in front for descending
     archived: bool = False
     attention_first: bool = False
+    server: str = ""  # a Hummingbot server's name (admins only: bots.py drops it for clients)
 
     @classmethod
     def from_args(cls, args: Mapping[str, str]) -> BotFilters:
@@ -121,6 +124,7 @@ class BotFilters:
             sort=sort if sort in SORTS else "name",
             archived=args.get("archived") == "1" or status in ARCHIVED_BADGES,
             attention_first=args.get("attention") == "first",
+            server=server if SERVER_NAME.match(server := args.get("server", "")) else "",
         )
 
     @property
@@ -145,6 +149,9 @@ def _scoped(filters: BotFilters, user: User | None = None):
     query = visible_bots(user)
     if filters.account:
         query = query.where(Bot.account_identifier == filters.account)
+    if filters.server:
+        query = query.where(Bot.server_id == select(HummingbotServer.id).where(
+            HummingbotServer.name == filters.server).scalar_subquery())
     if filters.q:
         pattern = f"%{_escape_like(filters.q)}%"
         query = query.where(or_(Bot.name.ilike(pattern), Bot.id.ilike(pattern)))
@@ -270,13 +277,17 @@ def _max_config_bytes() -> int:
     return current_app.config["MAX_CONFIG_BYTES"]
 
 
-def create_bot(data: Mapping[str, Any], actor: str, *, status: str = "stopped") -> Bot:
+def create_bot(data: Mapping[str, Any], actor: str, *, status: str = "stopped",
+               server_id: int | None = None) -> Bot:
+    """Store a new definition, on `server_id` (None: the `default` server)."""
     fields = validate_bot(data, max_config_bytes=_max_config_bytes())
     if db.session.get(Bot, fields.id) is not None:
         raise ValidationError({"id": "is already used by another bot."})
     if _name_taken(fields.name):
         raise ValidationError({"name": "is already used by another bot."})
     bot = Bot(**fields.as_dict(), status=status)
+    if server_id is not None:
+        bot.server_id = server_id
     db.session.add(bot)
     try:
         db.session.flush()

@@ -74,6 +74,23 @@ class LiveSnapshot:
     # Served while a refresh has been under way for too long (Hummingbot slow): stale.
     overdue: bool = False
     stuck_after: float = DEFAULT_STUCK_AFTER  # a transition older than this is "stuck"
+    # The hummingbot_servers row it came from; None: the server named `default`.
+    server_id: int | None = None
+
+    def for_server(self, server_id: int | None) -> LiveSnapshot:
+        """The snapshot of the server running a bot: one server's snapshot is its own
+        (fleet.FleetSnapshot holds one per server)."""
+        return self
+
+    @property
+    def cache_key(self) -> tuple:
+        """What rendered rows depend on (rows_cache)."""
+        return (self.fetched_at, self.error_kind, self.overdue)
+
+    @property
+    def troubled(self) -> list[tuple[str | None, LiveSnapshot]]:
+        """(server name, snapshot) for each banner to show: slow or unreachable."""
+        return [(None, self)] if self.stale else []
 
     @property
     def reachable(self) -> bool:
@@ -328,13 +345,14 @@ def merge_rows(bots: Iterable[Bot], snapshot: LiveSnapshot) -> list[BotRow]:
     rows = []
     now = snapshot.fetched_at
     for bot in bots:
-        if snapshot.stale:  # the last recorded facts, greyed
-            status, live = badge_for(bot, last_seen(bot), now, snapshot.stuck_after), None
+        own = snapshot.for_server(bot.server_id)  # matched on its own server only
+        if own.stale:  # the last recorded facts, greyed
+            status, live = badge_for(bot, last_seen(bot), now, own.stuck_after), None
         else:
-            live = match_live(bot, snapshot.bots)
-            status = badge_for(bot, seen_in(bot, snapshot), now, snapshot.stuck_after)
-        seen_at = snapshot.fetched_at if live is not None else bot.last_seen_at
-        rows.append(BotRow(bot=bot, display_status=status, live=live, stale=snapshot.stale,
+            live = match_live(bot, own.bots)
+            status = badge_for(bot, seen_in(bot, own), now, own.stuck_after)
+        seen_at = own.fetched_at if live is not None else bot.last_seen_at
+        rows.append(BotRow(bot=bot, display_status=status, live=live, stale=own.stale,
                            seen_at=seen_at))
     return rows
 
@@ -373,6 +391,7 @@ class StatusFeed:
         self._on_failed = on_failed
         self._clock = clock
         self.stuck_after = stuck_after
+        self.server_id: int | None = None  # stamped on every snapshot (LiveSnapshot)
         self._state = threading.Lock()  # guards the fields below; never held while fetching
         self._flight = threading.Lock()  # held by the one caller that is fetching
         self._snapshot: LiveSnapshot | None = None
@@ -428,9 +447,10 @@ class StatusFeed:
         container is listed there. Without that list, crashed bots read as missing."""
         try:
             snapshot = LiveSnapshot(fetched_at=utcnow(), bots=self._fetch(),
-                                    stuck_after=self.stuck_after)
+                                    stuck_after=self.stuck_after, server_id=self.server_id)
         except HummingbotError as exc:
-            failed = replace(LiveSnapshot.failed(exc), stuck_after=self.stuck_after)
+            failed = replace(LiveSnapshot.failed(exc), stuck_after=self.stuck_after,
+                             server_id=self.server_id)
             with self._state:
                 before = self._snapshot
             if isinstance(exc, HummingbotCircuitOpen) and before is not None \
@@ -443,6 +463,11 @@ class StatusFeed:
             with contextlib.suppress(HummingbotError):
                 snapshot = replace(snapshot, exited=frozenset(self._fetch_exited()))
         return snapshot
+
+    def peek(self) -> LiveSnapshot | None:
+        """The last snapshot, whatever its age, without fetching (None: never fetched)."""
+        with self._state:
+            return self._snapshot
 
     def invalidate(self) -> None:
         """After a lifecycle action, so the next page shows its effect."""

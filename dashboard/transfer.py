@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from .models import BOT_STATUSES, Bot, db
 from .registry import EDITABLE_FIELDS, apply_edit, record_event, utcnow
 from .serializers import bot_to_dict, iso
+from .servers import DEFAULT_SERVER, default_server_id, get_server, server_names
 from .validation import (
     MAX_CONFIG_DEPTH,
     BotFields,
@@ -55,6 +56,7 @@ class PlannedEntry:
     instance_name: str | None = None
     archived_at: datetime | None = None
     changes: dict[str, list[Any]] = field(default_factory=dict)
+    server: str = DEFAULT_SERVER  # the Hummingbot server it is on (absent in a file: default)
 
 
 @dataclass
@@ -71,11 +73,15 @@ class ImportPlan:
 
 
 def export_bots() -> dict[str, Any]:
+    """Every definition with the name of its server (never the server's URL or credentials:
+    a file moves between installs, where the same name may point elsewhere)."""
     bots = db.session.scalars(select(Bot).order_by(Bot.id))
+    names = server_names()
     return {
         "format": EXPORT_FORMAT,
         "exported_at": iso(utcnow()),
-        "bots": [bot_to_dict(bot) for bot in bots],
+        "bots": [{**bot_to_dict(bot), "server": names.get(bot.server_id, DEFAULT_SERVER)}
+                 for bot in bots],
     }
 
 
@@ -138,6 +144,7 @@ def plan_import(text: str | bytes) -> ImportPlan:
 
     entries: list[PlannedEntry] = []
     seen_ids: set[str] = set()
+    known_servers = set(server_names().values()) | {DEFAULT_SERVER}
     for key, raw in raw_entries:
         try:
             fields = validate_bot(raw, max_config_bytes=max_bytes)
@@ -151,12 +158,18 @@ def plan_import(text: str | bytes) -> ImportPlan:
         if fields.id in seen_ids:
             problems.append(f"Entry {key!r} repeats bot id {fields.id!r}.")
             continue
+        server = raw.get("server") or DEFAULT_SERVER
+        if server not in known_servers:
+            problems.append(f"Entry {key!r} is on Hummingbot server {str(server)[:64]!r}, which "
+                            "this dashboard does not know: add it first (flask servers add).")
+            continue
         seen_ids.add(fields.id)
         status = raw.get("status") if raw.get("status") in BOT_STATUSES else "stopped"
         entries.append(PlannedEntry(
             key=key, action="create", reason="new bot", fields=fields, status=status,
             instance_name=instance_name or None,
             archived_at=_parse_time(raw.get("archived_at")) if status == "archived" else None,
+            server=server,
         ))
     if problems:
         raise _bad_entries(problems)
@@ -221,8 +234,10 @@ def apply_import(plan: ImportPlan, actor: str, source: str) -> ImportPlan:
     for entry in plan.entries:
         details = {"source": source, "format": plan.source_format}
         if entry.action == "create":
-            bot = Bot(**entry.fields.as_dict(), status=entry.status,
-                      archived_at=entry.archived_at, instance_name=_free_instance_name(entry))
+            server_id = _server_id(entry.server)
+            bot = Bot(**entry.fields.as_dict(), status=entry.status, server_id=server_id,
+                      archived_at=entry.archived_at,
+                      instance_name=_free_instance_name(entry, server_id))
             db.session.add(bot)
             db.session.flush()
             record_event(bot, "imported", actor, to_status=entry.status,
@@ -234,8 +249,15 @@ def apply_import(plan: ImportPlan, actor: str, source: str) -> ImportPlan:
     return plan
 
 
-def _free_instance_name(entry: PlannedEntry) -> str | None:
+def _server_id(name: str) -> int:
+    if name == DEFAULT_SERVER:
+        return default_server_id()
+    return get_server(name).id
+
+
+def _free_instance_name(entry: PlannedEntry, server_id: int) -> str | None:
     if not entry.instance_name:
         return None
-    taken = db.session.scalar(select(Bot.id).where(Bot.instance_name == entry.instance_name))
+    taken = db.session.scalar(select(Bot.id).where(Bot.instance_name == entry.instance_name,
+                                                   Bot.server_id == server_id))
     return None if taken else entry.instance_name

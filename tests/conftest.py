@@ -171,8 +171,10 @@ def app(session_app) -> Iterator[Flask]:
     """The app with every database write of the test inside one transaction, rolled back."""
     from dashboard.gateway import Hummingbot
 
-    # A fresh client, breaker and status feed: no test inherits another's circuit state.
+    # A fresh client, breaker and status feed: no test inherits another's circuit state; the
+    # fleet reads the servers again (each test's rows are rolled back).
     session_app.extensions["hummingbot"] = Hummingbot(session_app)
+    session_app.extensions["fleet"].forget()
     with session_app.app_context():
         connection = db.engine.connect()
         transaction = connection.begin()
@@ -224,7 +226,7 @@ def committed_app(migrated, accounts, simulator) -> Iterator[Flask]:
                 "TRUNCATE alert_deliveries, alerts, alert_mutes, alert_rules, alert_destinations, "
                 "batch_items, batches, bot_versions, bot_events, performance_segments, "
                 "performance_points, performance_latest, performance_backfills, bots, "
-                "login_throttle"))
+                "login_throttle, hummingbot_servers"))
             conn.execute(sa.text(
                 "UPDATE performance_clock SET sampled_at = NULL, maintained_at = NULL"))
             conn.execute(sa.text(

@@ -176,6 +176,7 @@ def _pages(role: str, orphan: str) -> list[tuple[str, str]]:
         ("recreate", "/recovery/recreate"), ("import", "/recovery/import"),
         ("new-hummingbot-account", "/hummingbot/accounts/new"),
         ("batches", "/batches"),
+        ("servers", "/servers"), ("server-edit", "/servers/default/edit"),
         ("batch-preview", "/batches/new?action=stop&ids=sharp-bot&ids=sharp-idle"),
         ("kill-switch-preview", "/batches/new?action=stop&all=1&kill=1&account=client_sharp"),
     ]

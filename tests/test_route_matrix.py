@@ -46,13 +46,14 @@ ADMIN = {
     "recovery.adopt", "recovery.recreate", "recovery.relink", "accounts.new_account",
     "versions.restore",
     "batches.index", "batches.preview", "batches.show",
+    "servers.index", "servers.add", "servers.edit", "servers.toggle",
 }
 # A value for every URL argument any route takes. `bot_id` is client A's bot.
 SAMPLES = {"bot_id": "sharp-bot", "instance_name": "orphan-bot", "filename": "app.css",
            "number": "1", "batch_id": "sample-batch", "account": "client_sharp",
            # Client A's alert rows (seed_alert_rows makes them with these ids).
            "destination_id": "900001", "rule_id": "900002", "mute_id": "900003",
-           "delivery_id": "900004"}
+           "delivery_id": "900004", "name": "default"}
 # URL arguments naming something that belongs to client A's account.
 SCOPED_ARGUMENTS = ("bot_id", "account", "destination_id", "rule_id", "mute_id", "delivery_id")
 # For each, a value naming nothing at all.

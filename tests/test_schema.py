@@ -47,7 +47,10 @@ def test_proposed_indexes_exist_with_their_names(app):
     indexes = dict(rows.all())
     assert indexes["idx_bots_account"].endswith("USING btree (account_identifier)")
     assert indexes["idx_bots_status"].endswith("USING btree (status)")
-    assert "UNIQUE" in indexes["uq_bots_instance_name"]
+    # An instance name is unique per Hummingbot server (migration 0011), not globally.
+    assert indexes["uq_bots_server_instance_name"].endswith(
+        "USING btree (server_id, instance_name)")
+    assert "UNIQUE" in indexes["uq_bots_server_instance_name"]
 
 
 def test_proposed_defaults_apply_to_a_plain_sql_insert(app):

@@ -18,7 +18,7 @@ from flask import Flask
 from sqlalchemy import Connection, exists, select, text, update
 
 from .. import lifecycle
-from ..gateway import hummingbot
+from ..gateway import link_for
 from ..models import Batch, BatchItem, Bot, db
 from ..registry import (
     StateError,
@@ -170,7 +170,8 @@ def _settle_one(item_id: int) -> int:
     report = lifecycle.reconcile(actor="reconcile", only=bot_id)
     if not report.ran:
         return 0  # Hummingbot unreachable or another reconcile running: next pass
-    snapshot = hummingbot().feed.snapshot()
+    bot = db.session.get(Bot, bot_id)
+    snapshot = link_for(bot).feed.snapshot()
     item = db.session.scalars(select(BatchItem).where(BatchItem.id == item_id)
                               .with_for_update()).one()
     if item.state != "sending":

@@ -7,7 +7,7 @@ from flask_login import current_user
 
 from ..access import admin_only
 from ..bots import _page_number, wants_fragment
-from ..gateway import hummingbot
+from ..fleet import fleet
 from ..models import Batch, db
 from ..registry import actor_name, utcnow
 from ..validation import ValidationError
@@ -21,7 +21,7 @@ def _preview(selection: service.Selection, errors: dict[str, str] | None = None,
              status: int = 200):
     # The status first: a fresh one commits last-seen statuses, which would expire the bots
     # loaded before it and re-read them one statement each.
-    snapshot = hummingbot().feed.snapshot() if selection.action in service.REMOTE_ACTIONS \
+    snapshot = fleet().snapshot() if selection.action in service.REMOTE_ACTIONS \
         else None
     items = service.plan(selection.action, service.selected_bots(selection))
     return render_template(

@@ -142,7 +142,8 @@ def record_samples(snapshot: LiveSnapshot, *, now: datetime | None = None) -> Sa
 
     live = [{"live_name": name} for name in snapshot.bots]
     bots: dict[str, dict] = {}
-    for row in db.session.execute(STATE, {"live": json.dumps(live)}).mappings():
+    for row in db.session.execute(STATE, {"live": json.dumps(live),
+                                          "server_id": snapshot.server_id}).mappings():
         bot = bots.setdefault(row["id"], {"live_name": row["live_name"], "latest": {},
                                           "segment_id": row["segment_id"],
                                           "instance_name": row["instance_name"]})

@@ -1,0 +1,267 @@
+"""Every Hummingbot server at once: one link per server (client, breaker, status feed each),
+and their status snapshots fetched concurrently.
+
+Links are built from `hummingbot_servers` and kept while a row is unchanged (`updated_at`
+is the generation: an edit rebuilds that server's link, so its breaker and feed start over).
+The server named `default` uses the app's own link (`app.extensions["hummingbot"]`, built
+from HUMMINGBOT_API_URL) whenever that is configured.
+
+A page asks every enabled server in parallel, through each server's feed (single flight,
+stale while revalidating: one status call per server per period per process). Only the caller
+that starts a server's refresh waits for it, and then for the slowest server, not the sum of
+all; everyone else gets each server's previous snapshot at once (greyed once it is overdue).
+A server that has not answered within a safety bound shows its previous snapshot, greyed, or
+"timing out" when it has none; its fetch goes on and fills its feed for the next page. So one
+slow or dead server greys only its own bots and costs the page no more than the one-server
+feed did.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from flask import Flask, current_app
+from sqlalchemy import select
+
+from .gateway import Hummingbot, ServerHealth
+from .models import HummingbotServer, db
+from .registry import utcnow
+from .servers import DEFAULT_SERVER, load_settings
+from .status import LiveSnapshot
+
+# How long a look at the servers table is trusted. 0: every page reads the table's generation
+# (one small query), so an edit in any process is seen by the next page everywhere, and the
+# statements a page costs do not depend on timing.
+REFRESH_SECONDS = 0.0
+MAX_WORKERS = 32  # concurrent status calls per process, whatever the number of servers
+WAIT_CALLS = 4  # a status GET (up to 3 attempts) and the exited-containers GET
+
+
+@dataclass(frozen=True)
+class FleetSnapshot:
+    """One LiveSnapshot per enabled server, with the shape pages already use for one."""
+
+    fetched_at: datetime
+    servers: dict[int, LiveSnapshot]
+    names: dict[int, str]
+    stuck_after: float
+    missing: dict[int, LiveSnapshot] = field(default_factory=dict)  # disabled / unknown
+
+    def for_server(self, server_id: int | None) -> LiveSnapshot:
+        found = self.servers.get(server_id) or self.missing.get(server_id)
+        if found is None:
+            found = LiveSnapshot(fetched_at=self.fetched_at, bots={}, error_kind="disabled",
+                                 error="This Hummingbot server is disabled.",
+                                 stuck_after=self.stuck_after, server_id=server_id)
+        return found
+
+    @property
+    def troubled(self) -> list[tuple[str | None, LiveSnapshot]]:
+        """Banners to show; unnamed while there is one server (it is "Hummingbot")."""
+        named = len(self.servers) > 1
+        return [(self.names.get(server_id, "?") if named else None, snapshot)
+                for server_id, snapshot in sorted(self.servers.items(),
+                                                  key=lambda item: self.names.get(item[0], ""))
+                if snapshot.stale]
+
+    @property
+    def cache_key(self) -> tuple:
+        return tuple((server_id, *snapshot.cache_key)
+                     for server_id, snapshot in sorted(self.servers.items()))
+
+    @property
+    def reachable(self) -> bool:
+        return all(snapshot.reachable for snapshot in self.servers.values())
+
+    @property
+    def stale(self) -> bool:
+        return any(snapshot.stale for snapshot in self.servers.values())
+
+    @property
+    def slow(self) -> bool:
+        return any(snapshot.slow for snapshot in self.servers.values())
+
+    @property
+    def overdue(self) -> bool:
+        return any(snapshot.overdue for snapshot in self.servers.values())
+
+    @property
+    def error_kind(self) -> str | None:
+        return next((s.error_kind for s in self.servers.values() if s.error_kind), None)
+
+    @property
+    def error(self) -> str | None:
+        return next((s.error for s in self.servers.values() if s.error), None)
+
+
+class Fleet:
+    def __init__(self, app: Flask):
+        self.app = app
+        self._lock = threading.Lock()
+        self._generation: tuple | None = None
+        self._checked_at = float("-inf")
+        self._rows: dict[int, tuple[str, bool]] = {}  # id -> (name, enabled)
+        self._links: dict[int, Hummingbot] = {}  # built from rows (not the app's own)
+        self._pool = ThreadPoolExecutor(max_workers=MAX_WORKERS,
+                                        thread_name_prefix="hummingbot-status")
+
+    # -------------------------------------------------------------------------- links
+    def refresh(self, *, force: bool = False) -> None:
+        """Rebuild the links whose row changed (one small query, at most every
+        REFRESH_SECONDS unless forced; decrypts only the changed rows)."""
+        now = time.monotonic()
+        with self._lock:
+            if not force and now - self._checked_at < REFRESH_SECONDS:
+                return
+            self._checked_at = now
+        rows = db.session.execute(select(HummingbotServer.id, HummingbotServer.name,
+                                         HummingbotServer.enabled, HummingbotServer.updated_at)
+                                  .order_by(HummingbotServer.id)).all()
+        generation = tuple(tuple(row) for row in rows)
+        with self._lock:
+            if generation == self._generation:
+                return
+            before = {row[0]: row for row in (self._generation or ())}
+        changed = [row.id for row in rows if before.get(row.id) != tuple(row)]
+        built = {}
+        for settings in load_settings(changed) if changed else ():
+            built[settings.id] = Hummingbot(self.app, settings).bind(settings.id)
+        with self._lock:
+            links = {server_id: link for server_id, link in self._links.items()
+                     if server_id in {row.id for row in rows} and server_id not in built}
+            links.update(built)
+            self._links = links
+            self._rows = {row.id: (row.name, row.enabled) for row in rows}
+            self._generation = generation
+
+    def _own_link(self) -> Hummingbot:
+        return self.app.extensions["hummingbot"]
+
+    def link(self, server_id: int | None) -> Hummingbot:
+        """The link to one server (the app's own for `default` when HUMMINGBOT_API_URL is set).
+        Unknown ids raise LookupError."""
+        self.refresh()
+        with self._lock:
+            known = server_id in self._rows
+        if not known and server_id is not None:
+            self.refresh(force=True)  # added since the last look
+        return self._pick(server_id)
+
+    def forget(self) -> None:
+        """Read the table again at the next look (after an edit in this process)."""
+        with self._lock:
+            self._checked_at = float("-inf")
+
+    def _pick(self, server_id: int | None) -> Hummingbot:
+        with self._lock:
+            name = self._rows.get(server_id, (None, False))[0]
+            link = self._links.get(server_id)
+        own = self._own_link()
+        if name == DEFAULT_SERVER and (own.configured or link is None or not link.configured):
+            return own.bind(server_id)
+        if server_id is None:
+            return own
+        if link is None:
+            raise LookupError(f"no Hummingbot server with id {server_id}")
+        return link
+
+    def enabled(self) -> list[tuple[int, str, Hummingbot]]:
+        self.refresh()
+        with self._lock:
+            ids = [(server_id, name) for server_id, (name, on) in self._rows.items() if on]
+        return [(server_id, name, self._pick(server_id)) for server_id, name in ids]
+
+    def by_name(self, name: str) -> Hummingbot:
+        self.refresh()
+        with self._lock:
+            found = [server_id for server_id, (known, _) in self._rows.items() if known == name]
+        if not found and name == DEFAULT_SERVER:
+            return self._own_link()  # no row yet (no bot yet): the app's own link
+        if not found:
+            raise LookupError(f"no Hummingbot server named {name!r}")
+        return self._pick(found[0])
+
+    def names(self, *, refresh: bool = True) -> dict[int, str]:
+        if refresh:
+            self.refresh()
+        with self._lock:
+            return {server_id: name for server_id, (name, _) in self._rows.items()}
+
+    # ---------------------------------------------------------------------- snapshots
+    def snapshot(self) -> FleetSnapshot | LiveSnapshot:
+        """Every enabled server's shared snapshot, fetched concurrently; recorded (badges,
+        last seen) in this thread, which holds the request's database session."""
+        links = self.enabled()
+        stuck_after = self.app.config["DEPLOY_GRACE_SECONDS"]
+        if not links:
+            own = self._own_link()
+            return FleetSnapshot(fetched_at=utcnow(), servers={}, names={},
+                                 stuck_after=stuck_after) if not own.configured \
+                else self._single(own)
+        futures = {self._pool.submit(link.feed.snapshot, record=False): (server_id, link)
+                   for server_id, _, link in links}
+        wait(futures, timeout=self._wait_seconds())
+        servers: dict[int, LiveSnapshot] = {}
+        for future, (server_id, link) in futures.items():
+            if future.done() and future.exception() is None:
+                snapshot = future.result()
+                link.record_once(snapshot)
+            else:  # still fetching: its last snapshot, greyed as overdue, or "timing out"
+                previous = link.feed.peek()
+                snapshot = replace(previous, overdue=True) if previous is not None else \
+                    LiveSnapshot(fetched_at=utcnow(), bots={}, error_kind="timeout",
+                                 error="No answer yet.", stuck_after=stuck_after)
+            servers[server_id] = replace(snapshot, server_id=server_id)
+        return FleetSnapshot(fetched_at=min(s.fetched_at for s in servers.values()),
+                             servers=servers, names=self.names(refresh=False),
+                             stuck_after=stuck_after)
+
+    def _wait_seconds(self) -> float:
+        """How long a page waits for the servers it asks: one status fetch with its retries
+        and the exited-containers call (what the one-server feed waited), a safety bound;
+        the feed's own stale-while-revalidate makes every other caller wait nothing."""
+        config = self.app.config
+        return WAIT_CALLS * (config["HUMMINGBOT_CONNECT_TIMEOUT"]
+                             + config["HUMMINGBOT_READ_TIMEOUT"]) + 1.0
+
+    def fresh_snapshots(self, links: list[tuple[int | None, Hummingbot]]
+                        ) -> dict[int | None, LiveSnapshot]:
+        """Ask each server now, concurrently, and wait for every answer (each bounded by its
+        client's timeouts and breaker); nothing recorded (reconcile records after its commit)."""
+        futures = {server_id: self._pool.submit(link.feed.snapshot, max_age=0, record=False)
+                   for server_id, link in links}
+        return {server_id: replace(future.result(), server_id=server_id)
+                for server_id, future in futures.items()}
+
+    def _single(self, own: Hummingbot) -> LiveSnapshot:
+        """No server row yet (no bot yet): the app's own server, for whatever bot comes."""
+        return own.feed.snapshot()
+
+    def health(self) -> dict[int, ServerHealth]:
+        """GET / of every enabled server, concurrently, timed; cached per link for a few
+        seconds, so the health page costs one probe per server per period however often it
+        is loaded. Disabled servers are not asked."""
+        links = self.enabled()
+        futures = {server_id: self._pool.submit(link.probe) for server_id, _, link in links}
+        timeout = (self.app.config["HUMMINGBOT_CONNECT_TIMEOUT"]
+                   + self.app.config["HUMMINGBOT_READ_TIMEOUT"])
+        wait(futures.values(), timeout=timeout)
+        return {server_id: future.result() if future.done() else
+                ServerHealth(reachable=False, error="No answer yet (slow).", breaker="?")
+                for server_id, future in futures.items()}
+
+    def invalidate(self) -> None:
+        for _, _, link in self.enabled():
+            link.feed.invalidate()
+
+
+def fleet() -> Fleet:
+    return current_app.extensions["fleet"]
+
+
+def init_app(app: Flask) -> None:
+    app.extensions["fleet"] = Fleet(app)

@@ -1,0 +1,275 @@
+"""Hummingbot servers as data: the `hummingbot_servers` table and the rules for editing it.
+
+One server is named `default`: HUMMINGBOT_API_URL and its credentials become (or update) it
+when the app starts, so an install from before servers existed needs no step. Credentials are
+sealed at rest (sealed.py) and write-only: nothing here returns them to a page, a log or an
+export. A server with bots on it can be disabled (its bots show their last status, greyed)
+but not removed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Flask
+from sqlalchemy import func, select, text, update
+from sqlalchemy.exc import SQLAlchemyError
+
+from .config import plain_http_to_another_host
+from .models import Bot, HummingbotServer, db
+from .registry import SERVER_NAME
+from .sealed import UnreadableSecret, unseal
+from .validation import ValidationError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SERVER = "default"
+# Server names appear in the list, filters, URLs and import files: a short slug, no spaces.
+NAME_RULE = SERVER_NAME
+
+
+class ServerError(Exception):
+    """A server change refused (unknown name, bots still on it...)."""
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """What a link to one server is built from (fleet.py). Holds the credentials: never
+    rendered, never logged (its repr leaves them out)."""
+
+    id: int
+    name: str
+    base_url: str | None
+    username: str
+    password: str
+    extra_headers: dict[str, str]
+    enabled: bool
+
+    def __repr__(self) -> str:
+        return f"ServerSettings(id={self.id}, name={self.name!r})"
+
+    def client_settings(self, app_config: Any) -> dict[str, Any]:
+        """HUMMINGBOT_* keys for hummingbot.client_from_settings: this server's address and
+        credentials, the app's timeouts."""
+        return {
+            "HUMMINGBOT_API_URL": self.base_url,
+            "HUMMINGBOT_API_USERNAME": self.username,
+            "HUMMINGBOT_API_PASSWORD": self.password,
+            "HUMMINGBOT_EXTRA_HEADERS": self.extra_headers,
+            **{key: app_config.get(key) for key in (
+                "HUMMINGBOT_CONNECT_TIMEOUT", "HUMMINGBOT_READ_TIMEOUT",
+                "HUMMINGBOT_DEPLOY_TIMEOUT")},
+        }
+
+
+RAW_SERVERS = text("SELECT id, name, base_url, username, password, extra_headers, enabled "
+                   "FROM hummingbot_servers WHERE id = ANY(:ids)")
+
+
+def _opened(token: str | None, server: str) -> str:
+    """A sealed value, or "" when no configured key opens it (logged without the value):
+    that server then fails with an authentication error instead of breaking every page."""
+    if token is None:
+        return ""
+    try:
+        return unseal(token)
+    except UnreadableSecret:
+        log.warning("a credential of hummingbot server %s cannot be decrypted with "
+                    "ENCRYPTION_KEYS; set it again", server)
+        return ""
+
+
+def load_settings(ids: list[int]) -> list[ServerSettings]:
+    """What the links to these servers are built from (read raw, opened one by one)."""
+    rows = db.session.execute(RAW_SERVERS, {"ids": ids}).mappings()
+    return [ServerSettings(id=row["id"], name=row["name"], base_url=row["base_url"],
+                           username=_opened(row["username"], row["name"]),
+                           password=_opened(row["password"], row["name"]),
+                           extra_headers=_headers(_opened(row["extra_headers"], row["name"])),
+                           enabled=row["enabled"])
+            for row in rows]
+
+
+def _headers(raw: str | None) -> dict[str, str]:
+    try:
+        value = json.loads(raw or "{}")
+    except ValueError:
+        return {}
+    return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
+
+
+# ------------------------------------------------------------------------------ reading
+def all_servers() -> list[HummingbotServer]:
+    return list(db.session.scalars(select(HummingbotServer).order_by(HummingbotServer.name)))
+
+
+def server_names() -> dict[int, str]:
+    """id -> name, without decrypting anything (the list's Server column and filter)."""
+    rows = db.session.execute(select(HummingbotServer.id, HummingbotServer.name)
+                              .order_by(HummingbotServer.name))
+    return dict(rows.all())
+
+
+def find_server(name: str) -> HummingbotServer | None:
+    return db.session.scalar(select(HummingbotServer).where(HummingbotServer.name == name))
+
+
+def get_server(name: str) -> HummingbotServer:
+    server = find_server(name)
+    if server is None:
+        raise ServerError(f"No Hummingbot server is named {name!r}.")
+    return server
+
+
+def default_server_id() -> int:
+    """The id of `default`, created (with no URL yet) when there is none."""
+    return db.session.scalar(select(func.default_hummingbot_server_id()))
+
+
+def bots_per_server() -> dict[int, tuple[int, int]]:
+    """server id -> (live definitions, of which Hummingbot was last seen running)."""
+    rows = db.session.execute(
+        select(Bot.server_id, func.count(),
+               func.count().filter(Bot.display_status.in_(
+                   ("running", "idle", "running_script", "starting"))))
+        .where(Bot.archived_at.is_(None)).group_by(Bot.server_id))
+    return {server_id: (defined, running) for server_id, defined, running in rows}
+
+
+def usual_server_id(account: str | None) -> int | None:
+    """Where most of an account's bots are (the deploy form's default); None: no bot yet."""
+    if not account:
+        return None
+    return db.session.scalar(
+        select(Bot.server_id).where(Bot.account_identifier == account,
+                                    Bot.archived_at.is_(None))
+        .group_by(Bot.server_id).order_by(func.count().desc(), Bot.server_id).limit(1))
+
+
+# ------------------------------------------------------------------------------ writing
+def check_values(name: str, base_url: str | None, extra_headers: str | None,
+                 *, allow_http: bool = True) -> dict[str, str]:
+    """Errors by field; empty when the values are acceptable."""
+    errors: dict[str, str] = {}
+    if not NAME_RULE.match(name or ""):
+        errors["name"] = ("Lower-case letters, digits, '-' and '_' (at most 64), starting with "
+                          "a letter or digit.")
+    if base_url is not None:
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            errors["base_url"] = "An http:// or https:// URL, for example https://hb.example.com."
+        elif not allow_http and plain_http_to_another_host(base_url):
+            errors["base_url"] = ("Use https:// (the URL carries the Hummingbot password); "
+                                  "HUMMINGBOT_ALLOW_HTTP=true allows http on a private network.")
+        elif parts.username or parts.password:
+            errors["base_url"] = "Put the credentials in their own fields, not in the URL."
+    if extra_headers:
+        try:
+            value = json.loads(extra_headers)
+        except ValueError:
+            value = None
+        if not isinstance(value, dict):
+            errors["extra_headers"] = 'A JSON object, for example {"X-Team": "desk"}.'
+    return errors
+
+
+def add_server(name: str, base_url: str, username: str = "", password: str = "",
+               extra_headers: str | None = None, *, allow_http: bool = True) -> HummingbotServer:
+    name = (name or "").strip()
+    errors = check_values(name, base_url, extra_headers, allow_http=allow_http)
+    if not errors and find_server(name) is not None:
+        errors["name"] = "A server with this name exists already."
+    if errors:
+        raise ValidationError(errors)
+    server = HummingbotServer(name=name, base_url=base_url, username=username or None,
+                              password=password or None, extra_headers=extra_headers or None)
+    db.session.add(server)
+    db.session.commit()
+    _changed()
+    log.info("hummingbot server added: %s", name)  # never the URL's secrets or credentials
+    return server
+
+
+def update_server(server: HummingbotServer, *, base_url: str | None = None,
+                  username: str | None = None, password: str | None = None,
+                  extra_headers: str | None = None, enabled: bool | None = None,
+                  allow_http: bool = True) -> HummingbotServer:
+    """Change what is given; None keeps a value (secrets are write-only: an empty form field
+    keeps the stored one)."""
+    errors = check_values(server.name, base_url, extra_headers, allow_http=allow_http)
+    if errors:
+        raise ValidationError(errors)
+    if base_url is not None:
+        server.base_url = base_url
+    if username:
+        server.username = username
+    if password:
+        server.password = password
+    if extra_headers:
+        server.extra_headers = extra_headers
+    if enabled is not None:
+        server.enabled = enabled
+    server.updated_at = func.now()  # the fleet rebuilds this server's link
+    db.session.commit()
+    _changed()
+    log.info("hummingbot server updated: %s", server.name)
+    return server
+
+
+def _changed() -> None:
+    """This process's fleet looks at the table again (others do at their next page)."""
+    from .fleet import fleet
+
+    fleet().forget()
+
+
+def set_enabled(name: str, enabled: bool) -> HummingbotServer:
+    return update_server(get_server(name), enabled=enabled)
+
+
+def remove_server(name: str) -> None:
+    server = get_server(name)
+    count = db.session.scalar(select(func.count()).select_from(Bot)
+                              .where(Bot.server_id == server.id))
+    if count:
+        raise ServerError(f"{count} bot definition(s) are on server {name!r} (archived ones "
+                          "count: their history names it). Disable it instead.")
+    db.session.delete(server)
+    db.session.commit()
+    _changed()
+    log.info("hummingbot server removed: %s", name)
+
+
+def sync_default_server(app: Flask) -> None:
+    """HUMMINGBOT_API_URL and its credentials become (or update) the server named `default`.
+    Quietly does nothing before the migrations have created the table."""
+    url = app.config.get("HUMMINGBOT_API_URL")
+    if not url:
+        return
+    extra = app.config.get("HUMMINGBOT_EXTRA_HEADERS") or {}
+    wanted = {"base_url": url,
+              "username": app.config.get("HUMMINGBOT_API_USERNAME") or None,
+              "password": app.config.get("HUMMINGBOT_API_PASSWORD") or None,
+              "extra_headers": json.dumps(extra, sort_keys=True) if extra else None}
+    try:
+        found = db.session.scalar(select(HummingbotServer.id)
+                                  .where(HummingbotServer.name == DEFAULT_SERVER))
+        if found is None:
+            db.session.add(HummingbotServer(name=DEFAULT_SERVER, **wanted))
+        else:
+            [stored] = load_settings([found])
+            if (stored.base_url, stored.username or None, stored.password or None,
+                    stored.extra_headers or {}) == (url, wanted["username"], wanted["password"],
+                                                    extra or {}):
+                return
+            db.session.execute(update(HummingbotServer).where(HummingbotServer.id == found)
+                               .values(**wanted, updated_at=func.now()))
+        db.session.commit()
+    except SQLAlchemyError:
+        db.session.rollback()
+        log.warning("could not record HUMMINGBOT_API_URL as the 'default' server "
+                    "(migrations not run yet?)")
