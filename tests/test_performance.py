@@ -38,13 +38,15 @@ def test_statements_per_request_do_not_grow_with_bots(login, statements, who, mo
         return found
 
     add_bots(60)  # more than a page, so every list shows a full page of 50
+    per_page()  # warm: the first pages read the servers once (the fleet's generation)
     few = per_page()
     add_bots(600, start=60)
     many = per_page()
     assert few == many
     # A handful per page, never one per row. 11 since alerts: the admins' header counts firing
-    # alerts (one COUNT per page) and a bot's page lists its open ones (one more).
-    assert max(many.values()) <= 11, many
+    # alerts (one COUNT per page) and a bot's page lists its open ones (one more); 13 since
+    # servers: every page reads the servers' generation, a bot's page its server too.
+    assert max(many.values()) <= 13, many
 
 
 def test_list_pages_use_indexes_not_a_sort_of_every_bot(app, accounts):
