@@ -226,7 +226,7 @@ def committed_app(migrated, accounts, simulator) -> Iterator[Flask]:
                 "TRUNCATE alert_deliveries, alerts, alert_mutes, alert_rules, alert_destinations, "
                 "batch_items, batches, bot_versions, bot_events, performance_segments, "
                 "performance_points, performance_latest, performance_backfills, bots, "
-                "login_throttle, hummingbot_servers"))
+                "login_throttle, performance_server_clock, hummingbot_servers"))
             conn.execute(sa.text(
                 "UPDATE performance_clock SET sampled_at = NULL, maintained_at = NULL"))
             conn.execute(sa.text(

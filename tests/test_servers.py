@@ -6,12 +6,17 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy import select
 
 from dashboard import lifecycle, recovery, servers
+from dashboard.gateway import link_for
+from dashboard.history.sampling import record_samples
 from dashboard.models import Bot, HummingbotServer, db
+from dashboard.registry import utcnow
 from dashboard.simulator import RunningSimulator, start_simulator
 from dashboard.transfer import export_bots, plan_import
 from tests.simulator_fixtures import SimulatorHandle
@@ -338,3 +343,27 @@ def test_the_cli_adds_lists_disables_and_removes_servers(two, make_bot, app, cap
     assert runner.invoke(args=["servers", "remove", "asia"]).exit_code == 0
     assert servers.find_server("asia") is None
     assert "asia-secret-pw" not in caplog.text
+
+
+# ------------------------------------------------------------------------ history per server
+def test_each_servers_bots_are_sampled_in_the_same_period(two, make_bot):
+    """The sample clock was fleet-wide: the first server whose snapshot was recorded took the
+    period, and the other server's bots went unsampled until a period nobody else took."""
+    now = utcnow()
+    for server in ("default", "eu"):
+        live = two["sims"][server].seed_bot(f"perf-{server}", controllers=["c1"],
+                                            timestamped=True)
+        bot = _bot(make_bot, two, server, id=f"perf-{server}", name=f"perf-{server}",
+                   status="running")
+        bot.instance_name = live
+        db.session.commit()
+    for server in ("default", "eu"):
+        snapshot = link_for(fresh(f"perf-{server}")).feed.snapshot(record=False)
+        assert snapshot.server_id == two[server]
+        report = record_samples(snapshot, now=now)
+        assert (report.ran, report.samples) == (True, 1), (server, report)
+        again = record_samples(snapshot, now=now + timedelta(seconds=30))
+        assert (again.ran, again.reason) == (False, "sampled less than a period ago")
+    sampled = db.session.execute(sa.text(
+        "SELECT bot_id FROM performance_points WHERE resolution = 0 ORDER BY bot_id")).scalars()
+    assert list(sampled) == ["perf-default", "perf-eu"]

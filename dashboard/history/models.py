@@ -124,3 +124,14 @@ class PerformanceClock(db.Model):
     maintained_at: Mapped[datetime | None] = mapped_column(DateTime)
 
     __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+
+class PerformanceServerClock(db.Model):
+    """When each Hummingbot server's bots were last sampled: a sample period is per server,
+    so one server's snapshot never takes the period from another's."""
+
+    __tablename__ = "performance_server_clock"
+
+    server_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("hummingbot_servers.id", ondelete="CASCADE"), primary_key=True)
+    sampled_at: Mapped[datetime] = mapped_column(DateTime, nullable=False)

@@ -1,7 +1,7 @@
 """Performance samples from the status snapshot the dashboard already fetched.
 
 No call to Hummingbot here. One process at a time writes (a PostgreSQL advisory lock, as
-reconcile), at most once per HISTORY_SAMPLE_SECONDS for the whole fleet, in a fixed number of
+reconcile), at most once per HISTORY_SAMPLE_SECONDS per Hummingbot server, in a fixed number of
 statements whatever the fleet size (each write is one INSERT ... SELECT FROM
 jsonb_to_recordset).
 
@@ -134,7 +134,7 @@ def record_samples(snapshot: LiveSnapshot, *, now: datetime | None = None) -> Sa
     if not take_history_lock():
         db.session.rollback()
         return SampleReport(ran=False, reason="another process is writing history")
-    last = db.session.scalar(text("SELECT sampled_at FROM performance_clock WHERE id = 1"))
+    last = _last_sampled(snapshot.server_id)
     period = timedelta(seconds=current_app.config["HISTORY_SAMPLE_SECONDS"])
     if last is not None and now - last < period:
         db.session.rollback()
@@ -191,11 +191,33 @@ def record_samples(snapshot: LiveSnapshot, *, now: datetime | None = None) -> Sa
     if points:
         db.session.execute(WRITE_POINTS, {"now": now, "rows": json.dumps(points)})
         db.session.execute(WRITE_LATEST, {"now": now, "rows": json.dumps(latest)})
-    db.session.execute(text("UPDATE performance_clock SET sampled_at = :now WHERE id = 1"),
-                       {"now": now})
+    _mark_sampled(snapshot.server_id, now)
     db.session.commit()
     report.samples = len(points)
     return report
+
+
+def _last_sampled(server_id: int | None) -> datetime | None:
+    """When this server's bots were last sampled (the fleet's clock for a snapshot that has
+    no server row: a fleet of one, before `default` exists)."""
+    if server_id is None:
+        return db.session.scalar(text("SELECT sampled_at FROM performance_clock WHERE id = 1"))
+    return db.session.scalar(text(
+        "SELECT sampled_at FROM performance_server_clock WHERE server_id = :server_id"),
+        {"server_id": server_id})
+
+
+def _mark_sampled(server_id: int | None, now: datetime) -> None:
+    """The server's period is taken; the fleet's mark moves too (what caches of history
+    figures and the drawdown alert key on), in the same transaction as the rows."""
+    db.session.execute(text("UPDATE performance_clock SET sampled_at = :now WHERE id = 1"),
+                       {"now": now})
+    if server_id is not None:
+        db.session.execute(text("""
+            INSERT INTO performance_server_clock (server_id, sampled_at)
+            VALUES (:server_id, :now)
+            ON CONFLICT (server_id) DO UPDATE SET sampled_at = EXCLUDED.sampled_at
+        """), {"server_id": server_id, "now": now})
 
 
 def _starts_new_run(bot: dict, figures: dict[str, dict[str, float | None]]) -> bool:
