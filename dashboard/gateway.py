@@ -240,13 +240,19 @@ MATCHED_LIVE = SERVER_BOTS + """,
 # `awaiting` and `overdue` state status.py's is_script_bot, awaiting_first_report and
 # is_overdue in SQL. The first report after a deploy is always written (it ends "Deploying"),
 # stamped with the time Hummingbot answered.
-# The first CTE ends a Hummingbot failure the alerts' clock recorded (record_failure): an
-# answer was recorded. Part of this statement, so recording stays one statement; SKIP LOCKED,
-# so a page never waits for an alert evaluation holding the row (the next recording clears it).
+# The first CTEs end a Hummingbot failure the alerts' clock and this server's row recorded
+# (record_failure): an answer was recorded. Part of this statement, so recording stays one
+# statement; SKIP LOCKED, so a page never waits for an alert evaluation holding the row (the
+# next recording clears it).
 RECORD_STATUS = text("""
     WITH answered AS (
         UPDATE alert_clock SET hummingbot_failing_since = NULL, hummingbot_error_kind = NULL
         WHERE id = (SELECT id FROM alert_clock WHERE hummingbot_failing_since IS NOT NULL
+                    FOR UPDATE SKIP LOCKED)
+    ), server_answered AS (
+        UPDATE hummingbot_servers SET failing_since = NULL, failing_kind = NULL
+        WHERE id = (SELECT id FROM hummingbot_servers
+                    WHERE id = CAST(:server_id AS integer) AND failing_since IS NOT NULL
                     FOR UPDATE SKIP LOCKED)
     ), live AS (
         SELECT * FROM jsonb_to_recordset(CAST(:live AS jsonb)) AS l(
@@ -338,22 +344,34 @@ def record_last_seen(snapshot: LiveSnapshot, facts: str | None = None) -> None:
 
 
 # SKIP LOCKED: a page never waits for an alert evaluation holding the row; the failure is
-# recorded by the next failed call (RECORD_AGAIN_SECONDS later at most).
+# recorded by the next failed call (RECORD_AGAIN_SECONDS later at most). A snapshot with no
+# server row (a fleet of one before `default` exists) uses alert_clock; a server its own row.
 RECORD_FAILURE = text("""
     UPDATE alert_clock SET hummingbot_failing_since = coalesce(hummingbot_failing_since, :now),
                            hummingbot_error_kind = :kind
     WHERE id = (SELECT id FROM alert_clock FOR UPDATE SKIP LOCKED)
+""")
+# Only a server with a URL can be unreachable (`default` has none until the app is told it).
+RECORD_SERVER_FAILURE = text("""
+    UPDATE hummingbot_servers SET failing_since = coalesce(failing_since, :now),
+                                  failing_kind = :kind
+    WHERE id = (SELECT id FROM hummingbot_servers
+                WHERE id = :server_id AND enabled AND base_url IS NOT NULL
+                FOR UPDATE SKIP LOCKED)
 """)
 
 
 def record_failure(snapshot: LiveSnapshot) -> None:
     """Since when Hummingbot fails the status call, and how ("auth": it refuses our
     credentials): what the Hummingbot-unreachable alert is evaluated from. Never its text."""
-    if snapshot.reachable or not current_app.config.get("HUMMINGBOT_API_URL"):
-        return  # answered, or no Hummingbot to be unreachable (development without one)
+    if snapshot.reachable:
+        return
+    if snapshot.server_id is None and not current_app.config.get("HUMMINGBOT_API_URL"):
+        return  # no Hummingbot to be unreachable (development without one)
+    statement = RECORD_FAILURE if snapshot.server_id is None else RECORD_SERVER_FAILURE
     try:
-        db.session.execute(RECORD_FAILURE, {"now": snapshot.fetched_at,
-                                            "kind": snapshot.error_kind})
+        db.session.execute(statement, {"now": snapshot.fetched_at, "kind": snapshot.error_kind,
+                                       "server_id": snapshot.server_id})
         db.session.commit()
     except SQLAlchemyError:
         db.session.rollback()

@@ -210,6 +210,11 @@ class HummingbotServer(db.Model):
                                                  server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime, nullable=False,
                                                  server_default=func.now(), onupdate=func.now())
+    # Since when its status call fails, and how (gateway.record_failure; the next answer
+    # clears it): what the "Hummingbot unreachable" alert reads. Not an edit: updated_at,
+    # the fleet's generation, stays.
+    failing_since: Mapped[datetime | None] = mapped_column(DateTime)
+    failing_kind: Mapped[str | None] = mapped_column(String)
 
     def __repr__(self) -> str:  # never the credentials
         return f"<HummingbotServer {self.name}>"

@@ -367,3 +367,36 @@ def test_each_servers_bots_are_sampled_in_the_same_period(two, make_bot):
     sampled = db.session.execute(sa.text(
         "SELECT bot_id FROM performance_points WHERE resolution = 0 ORDER BY bot_id")).scalars()
     assert list(sampled) == ["perf-default", "perf-eu"]
+
+
+def test_one_server_down_is_an_outage_while_another_answers(two, make_bot):
+    """The failure clock was fleet-wide: `default` answering ended `eu`'s outage at every
+    refresh, so "Hummingbot unreachable" never fired while one server of two was down."""
+    from dashboard.alerts.conditions import evaluate
+    from dashboard.alerts.models import Alert
+
+    _bot(make_bot, two, "default", id="on-default", name="on-default")
+    _bot(make_bot, two, "eu", id="on-eu", name="on-eu")
+
+    def failing_since():
+        db.session.expire_all()
+        return db.session.get(HummingbotServer, two["eu"]).failing_since
+
+    def unreachable_alerts():
+        return db.session.scalars(select(Alert.state).where(
+            Alert.condition == "hummingbot_unreachable")).all()
+
+    two["sims"]["eu"].set_fault("unreachable")
+    assert not link_for(fresh("on-eu")).feed.snapshot().reachable
+    since = failing_since()
+    assert since is not None
+    assert link_for(fresh("on-default")).feed.snapshot().reachable
+    assert failing_since() == since  # another server's answer is not this one's
+    evaluate(now=since + timedelta(days=1), force=True)
+    assert unreachable_alerts() == ["firing"]
+
+    two["sims"]["eu"].clear_faults()
+    assert link_for(fresh("on-eu")).feed.snapshot().reachable
+    assert failing_since() is None
+    evaluate(now=since + timedelta(days=1, minutes=1), force=True)
+    assert unreachable_alerts() == ["resolved"]

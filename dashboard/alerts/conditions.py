@@ -113,14 +113,19 @@ ALERT_NOW = text("""
     SELECT d.id, d.account_identifier, 'drawdown', CAST(:now AS timestamp), d.detail
     FROM drawdowns d
     UNION ALL
-    SELECT NULL, NULL, 'hummingbot_unreachable', c.hummingbot_failing_since,
-           CASE c.hummingbot_error_kind WHEN 'auth' THEN 'Hummingbot refuses our credentials'
+    SELECT NULL, NULL, 'hummingbot_unreachable', f.since,
+           CASE f.kind WHEN 'auth' THEN 'Hummingbot refuses our credentials'
                 WHEN 'timeout' THEN 'Hummingbot does not answer in time'
                 WHEN 'protocol' THEN 'Hummingbot answers with errors'
                 ELSE 'Hummingbot is unreachable' END
-    FROM alert_clock c CROSS JOIN unreachable u
-    WHERE c.hummingbot_failing_since
-          <= CAST(:now AS timestamp) - make_interval(mins => u.minutes)
+    FROM (SELECT since, kind FROM (
+              SELECT hummingbot_failing_since AS since, hummingbot_error_kind AS kind
+              FROM alert_clock
+              UNION ALL
+              SELECT failing_since, failing_kind FROM hummingbot_servers WHERE enabled
+          ) failing WHERE since IS NOT NULL ORDER BY since LIMIT 1) f
+    CROSS JOIN unreachable u
+    WHERE f.since <= CAST(:now AS timestamp) - make_interval(mins => u.minutes)
 """)  # noqa: S608 - constant SQL pieces; values are bound
 
 # The same subject: fleet-wide alerts have no bot (coalesce keeps it a hash-joinable equality).
