@@ -321,6 +321,7 @@ def test_at_10000_bots_counts_match_badges_and_statements_stay_constant(
     client.get("/bots")  # the feed's first snapshot is recorded once, here
     add_fleet(150)
     record_last_seen(LiveSnapshot(fetched_at=utcnow(), bots={}, exited=frozenset()))
+    per_page()  # warm: the first page with bots reads the servers once (the fleet)
     few = per_page()
     add_fleet(9_850, start=150)
     db.session.execute(sa.text("ANALYZE bots"))
@@ -329,8 +330,9 @@ def test_at_10000_bots_counts_match_badges_and_statements_stay_constant(
     assert len(statements) <= 3  # one UPDATE for the whole fleet (+ savepoint bookkeeping)
     many = per_page()
     assert few == many
-    # A handful per page, never one per row: the page, its chips and totals, its sparklines.
-    assert max(many.values()) <= 10, many
+    # A handful per page, never one per row: the page, its chips and totals, its sparklines;
+    # for admins also the alerts bell's COUNT; and the servers' generation.
+    assert max(many.values()) <= 11, many
 
     html = client.get("/bots").get_data(as_text=True)
     chips = chips_of(html)
