@@ -47,3 +47,23 @@ def test_svg_escapes_its_labels():
     assert "<script>" not in svg and "&lt;script&gt;" in svg
     assert "<title>Run started 2026-01-01 22:00 UTC</title>" in svg
     assert 'aria-label="24 h: +1.00 USDT"' in str(sparkline([0.0, 1.0], "USDT"))
+
+
+def test_no_bar_or_hover_strip_reaches_past_the_right_edge():
+    """Each bucket is drawn from its start: today's daily bucket, 23 minutes after midnight,
+    reached most of a slot past `now`, outside the chart and past a phone's screen (seen in
+    Chromium at 390 px on the 'all' range, just after midnight UTC)."""
+    import re
+
+    now = datetime(2026, 12, 1, 0, 23)
+    days = [datetime(2026, 11, 1) + timedelta(days=d) for d in (0, 6, 15, 27, 29, 30)]
+    series = Series(points=[(day, float(i), 10.0) for i, day in enumerate(days)], runs=[],
+                    start=0.0, total_pnl=5.0, total_volume=60.0)
+    svg = str(line_chart(series, "USDT", since=None, now=now, with_time=False, label="all"))
+    strips = [(float(x), float(w)) for x, w in
+              re.findall(r'<rect class="hit" x="([\d.]+)" y="0" width="([\d.]+)"', svg)]
+    assert len(strips) == len(days)
+    assert all(x + w <= 720.05 for x, w in strips), strips
+    bars = re.findall(r"M([\d.]+) 200v-[\d.]+h([\d.]+)V200z", svg)
+    assert len(bars) == len(days)
+    assert all(float(x) + float(w) <= 720.05 for x, w in bars), bars

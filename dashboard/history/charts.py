@@ -95,13 +95,18 @@ def line_chart(series: Series, quote: str, *, since: datetime | None, now: datet
         bar_scale = volume_h / (max(p[2] for p in points) or 1.0)
         slot = width / len(points)
         bar_w = max(slot - 1, 0.5)
+        # A bucket starts at its point: the last one (today's day, this hour) would reach past
+        # `now`, outside the chart (and the phone's screen), so widths end at the right edge.
+        room = [max(width - x, 0.0) for x in xs]
         parts.append('<path class="bars" d="' + "".join(
-            f"M{x:.1f} {height}v-{max(volume, 0.0) * bar_scale:.1f}h{bar_w:.2f}V{height}z"
-            for x, (_, _, volume) in zip(xs, points, strict=True)) + '"/>')
+            f"M{x:.1f} {height}v-{max(volume, 0.0) * bar_scale:.1f}h{min(bar_w, r):.2f}"
+            f"V{height}z"
+            for x, r, (_, _, volume) in zip(xs, room, points, strict=True)) + '"/>')
         unit = _unit(quote)
-        for x, (t, v, volume) in zip(xs, points, strict=True):
+        for x, r, (t, v, volume) in zip(xs, room, points, strict=True):
             parts.append(
-                f'<rect class="hit" x="{x:.1f}" y="0" width="{slot:.2f}" height="{height}">'
+                f'<rect class="hit" x="{x:.1f}" y="0" width="{min(slot, r):.2f}" '
+                f'height="{height}">'
                 f"<title>{_fmt_time(t, with_time)}: PnL {amount_text(v, signed=True)}{unit}, "
                 f"volume {amount_text(volume)}{unit}</title></rect>")
     for run in series.runs:
