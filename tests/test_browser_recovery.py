@@ -90,13 +90,15 @@ def test_admin_adopts_the_orphan_and_the_client_sees_it_running(chromium, server
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"broken": {"name": "broken", "account": "client_sharp"}}))
     page.set_input_files("input[type=file]", str(bad))
-    page.click("button:has-text('Preview')")
+    with page.expect_navigation():
+        page.click("button:has-text('Preview')")
     assert "Entry 'broken' is not valid" in page.locator(".flash-error").inner_text()
     screenshot(page, "recovery-import-error")
     good = tmp_path / "bot_metadata.json"
     good.write_text(json.dumps(OLD_METADATA))
     page.set_input_files("input[type=file]", str(good))
-    page.click("button:has-text('Preview')")
+    with page.expect_navigation():  # read the preview once it has loaded, not mid-navigation
+        page.click("button:has-text('Preview')")
     assert page.locator("#entry-sharp-pmm").is_visible()
     screenshot(page, "recovery-import-preview")
     page.click("button:has-text('Confirm import')")
