@@ -3,16 +3,21 @@
 // open, or while the operator types in a field inside the polled region, so a refresh never
 // closes or clears it under their hands. A closed menu whose button keeps the focus does not
 // pause it: htmx puts the focus back on the element with the same id after the swap.
-document.addEventListener("htmx:beforeRequest", function (event) {
-  var source = event.detail.elt;
-  if (!source || !source.hasAttribute("data-poll")) return;
+function pollPaused(source) {
+  if (!source || !source.hasAttribute || !source.hasAttribute("data-poll")) return false;
   // A ticked row (a bulk selection under way) pauses it too: a swap would untick it.
-  if (document.querySelector("details.row-menu[open], dialog[open]") ||
+  return !!(document.querySelector("details.row-menu[open], dialog[open]") ||
       source.querySelector("input[type=checkbox]:checked") ||
       (document.activeElement && source.contains(document.activeElement) &&
-       document.activeElement.matches("input, select, textarea"))) {
-    event.preventDefault();
-  }
+       document.activeElement.matches("input, select, textarea")));
+}
+document.addEventListener("htmx:beforeRequest", function (event) {
+  if (pollPaused(event.detail.elt)) event.preventDefault();
+});
+// A poll already in flight when the menu opened is not swapped in either: it would close the
+// menu the operator just opened (the next poll after it closes brings the rows).
+document.addEventListener("htmx:beforeSwap", function (event) {
+  if (pollPaused(event.detail.elt)) event.detail.shouldSwap = false;
 });
 
 // Only HTML fragments of ours are swapped in. A JSON or text answer is dropped whatever asked
