@@ -7,12 +7,18 @@ it from a connection of its own, and commits `sending` before the one lifecycle 
 lock lives exactly as long as the worker's connection: an item that is `sending` while nobody
 holds its lock belonged to a process that died mid-call. Such an item is never sent again:
 reconcile settles its bot from what Hummingbot reports and the item ends `interrupted`.
+
+Items are grouped by their bot's server for concurrency: a process has at most
+BATCH_WORKERS_PER_SERVER items of one server in flight (ServerSlots), so one slow server
+cannot hold every worker while another server's items wait. An item whose server's breaker
+is open is skipped without a call, with the reason.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections import Counter
 
 from flask import Flask
 from sqlalchemy import Connection, exists, select, text, update
@@ -30,7 +36,7 @@ from ..registry import (
 )
 from ..status import live_word, match_live
 from ..validation import ValidationError
-from .service import OPEN_STATES, skip_reason
+from .service import OPEN_STATES, REMOTE_ACTIONS, server_down, skip_reason
 
 log = logging.getLogger(__name__)
 
@@ -51,20 +57,60 @@ def lock_connection() -> Connection:
     return db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
 
 
-def claim(conn: Connection) -> BatchItem | None:
-    """The oldest pending item nobody else is claiming, now `sending` and locked by `conn`."""
-    item = db.session.scalars(
-        select(BatchItem).where(BatchItem.state == "pending").order_by(BatchItem.id)
-        .limit(1).with_for_update(skip_locked=True)).first()
-    if item is None:
-        db.session.rollback()
-        return None
+class ServerSlots:
+    """Items in flight per server in this process, at most `cap` each: a worker passes over
+    the items of a server at its cap (one slow server then holds `cap` workers, not all)."""
+
+    def __init__(self, cap: int):
+        self.cap = max(1, cap)
+        self._lock = threading.Lock()
+        self._busy: Counter[int] = Counter()
+
+    def full(self) -> list[int]:
+        with self._lock:
+            return [server_id for server_id, n in self._busy.items() if n >= self.cap]
+
+    def take(self, server_id: int) -> bool:
+        with self._lock:
+            if self._busy[server_id] >= self.cap:
+                return False
+            self._busy[server_id] += 1
+            return True
+
+    def give(self, server_id: int) -> None:
+        with self._lock:
+            self._busy[server_id] -= 1
+            if self._busy[server_id] <= 0:
+                del self._busy[server_id]
+
+
+def claim(conn: Connection, slots: ServerSlots | None = None) -> tuple[BatchItem, int] | None:
+    """The oldest pending item nobody else is claiming whose server has a free slot, now
+    `sending` and locked by `conn`; with its bot's server id (the slot taken)."""
+    slots = slots or ServerSlots(1 << 30)
+    skip = slots.full()
+    while True:  # at most once per server: each pass skips one more server at its cap
+        query = (select(BatchItem, Bot.server_id).join(Bot, Bot.id == BatchItem.bot_id)
+                 .where(BatchItem.state == "pending").order_by(BatchItem.id).limit(1)
+                 .with_for_update(of=BatchItem, skip_locked=True))
+        if skip:
+            query = query.where(Bot.server_id.not_in(skip))
+        row = db.session.execute(query).first()
+        if row is None:
+            db.session.rollback()
+            return None
+        item, server_id = row
+        if slots.take(server_id):
+            break
+        db.session.rollback()  # another thread filled that server's slots meanwhile
+        skip.append(server_id)
     if not _try_lock(conn, item.id):  # a settling pass is looking at it: leave it
         db.session.rollback()
+        slots.give(server_id)
         return None
     item.state, item.started_at = "sending", utcnow()
     db.session.commit()  # the intent: from here on this item is never sent again
-    return item
+    return item, server_id
 
 
 def _send(batch: Batch, bot: Bot) -> tuple[str, str | None]:
@@ -94,18 +140,31 @@ def _send(batch: Batch, bot: Bot) -> tuple[str, str | None]:
     return "done", "restored"
 
 
+def _server_closed(link) -> tuple[str, str] | None:
+    """(note, history reason) when the bot's server's breaker is open: the call would fail at
+    once, so nothing is sent and the item is skipped with the reason."""
+    if link is None or link.breaker.state != "open":
+        return None
+    note, public = server_down(link.name, "unreachable")
+    return note + " (its circuit breaker is open); nothing was sent", public
+
+
 def execute(item: BatchItem) -> None:
     """Run one claimed item and record how it ended (in the item and the bot's history)."""
     item_id, batch_id, bot_id = item.id, item.batch_id, item.bot_id
     batch = db.session.get(Batch, batch_id)
     bot = db.session.get(Bot, bot_id)
-    reason = skip_reason(batch.action, bot)  # the bot may have changed since the preview
+    reason = public = skip_reason(batch.action, bot)  # the bot may have changed meanwhile
+    link = link_for(bot) if reason is None and batch.action in REMOTE_ACTIONS else None
+    closed = _server_closed(link)
+    if closed is not None:
+        reason, public = closed
     with event_context(batch_id=batch_id):
         if reason is not None:
             state, note = "skipped", reason
             record_event(bot, "batch_skipped", batch.created_by, from_status=bot.status,
                          to_status=bot.status,
-                         details={"batch_action": batch.action, "reason": reason})
+                         details={"batch_action": batch.action, "reason": public})
             db.session.commit()
         else:
             try:
@@ -121,6 +180,8 @@ def execute(item: BatchItem) -> None:
                 db.session.rollback()
                 log.exception("batch item %s failed", item_id)
                 state, note = "failed", f"unexpected error ({exc.__class__.__name__})"
+            if state == "failed" and link is not None:
+                note = f"server {link.name}: {note}"  # the batch pages are for admins only
     _finish(item_id, batch_id, state, note)
 
 
@@ -192,27 +253,37 @@ def _settle_one(item_id: int) -> int:
 
 
 # ------------------------------------------------------------------------------- workers
-def work_once(app: Flask, conn: Connection) -> bool:
-    """Claim and run one item; False when there was none."""
+def work_once(app: Flask, conn: Connection, slots: ServerSlots | None = None) -> bool:
+    """Claim and run one item; False when there was none this worker may take."""
+    slots = slots or ServerSlots(1 << 30)
     with app.app_context():
-        item = claim(conn)
-        if item is None:
+        claimed = claim(conn, slots)
+        if claimed is None:
             return False
+        item, server_id = claimed
         try:
             execute(item)
         finally:
             _unlock(conn, item.id)
+            slots.give(server_id)
     return True
 
 
-def run_pending(app: Flask, workers: int = 4) -> None:
+def per_server(app: Flask) -> ServerSlots:
+    return ServerSlots(app.config.get("BATCH_WORKERS_PER_SERVER", 2))
+
+
+def run_pending(app: Flask, workers: int = 4, slots: ServerSlots | None = None) -> None:
     """Run every pending item with `workers` threads, settle interrupted ones, and return
-    (tests, the CLI and the benchmark use it; servers run `start_workers`)."""
+    (tests, the CLI and the benchmark use it; servers run `start_workers`). A thread that
+    finds only items of servers at their cap ends; the threads holding those slots go on."""
+    slots = slots or per_server(app)
+
     def loop() -> None:
         with app.app_context():
             conn = lock_connection()
         try:
-            while work_once(app, conn):
+            while work_once(app, conn, slots):
                 pass
         finally:
             conn.close()
@@ -237,6 +308,7 @@ class Workers:
         self.app = app
         self.count = app.config["BATCH_WORKERS"]
         self.poll = app.config["BATCH_POLL_SECONDS"]
+        self.slots = per_server(app)
         self.event = threading.Event()
 
     def start(self) -> None:
@@ -257,7 +329,7 @@ class Workers:
                 if settles:
                     with self.app.app_context():
                         settle_interrupted(conn)
-                while work_once(self.app, conn):
+                while work_once(self.app, conn, self.slots):
                     pass
             except Exception:  # keep the worker alive whatever one pass hit
                 log.exception("batch worker pass failed")

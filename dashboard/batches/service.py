@@ -91,10 +91,16 @@ def selected_bots(selection: Selection) -> list[Bot]:
 class PlanItem:
     bot: Bot
     reason: str | None  # None: the action will be sent; else why the bot is skipped
+    # The reason as the bot's history keeps it, which its client reads: no server name.
+    public_reason: str | None = None
 
     @property
     def acts(self) -> bool:
         return self.reason is None
+
+    @property
+    def history_reason(self) -> str | None:
+        return self.public_reason or self.reason
 
 
 def skip_reason(action: str, bot: Bot) -> str | None:
@@ -124,18 +130,53 @@ def skip_reason(action: str, bot: Bot) -> str | None:
     return None
 
 
-def plan(action: str, bots: Sequence[Bot]) -> list[PlanItem]:
-    return [PlanItem(bot, skip_reason(action, bot)) for bot in bots]
+# How a server that cannot take calls now is named in a skip reason, by its snapshot's error.
+SERVER_TROUBLE = {"unreachable": "unreachable", "timeout": "not answering (timing out)",
+                  "auth": "refusing the dashboard's credentials",
+                  "protocol": "answering with errors", "disabled": "disabled"}
+
+
+def server_down(server_name: str, error_kind: str) -> tuple[str, str]:
+    """(the reason admins read, the reason the bot's history keeps) for a bot whose server
+    cannot take its call: clients read their bots' history and never see server names."""
+    word = SERVER_TROUBLE.get(error_kind, "unreachable")
+    return f"server {server_name} {word}", f"its Hummingbot server was {word}"
+
+
+def server_reason(action: str, bot: Bot, snapshot: Any,
+                  names: Mapping[int, str]) -> tuple[str, str] | None:
+    """Why `action` cannot reach `bot`'s own server now (down, breaker open, disabled), from
+    the fleet's snapshot; None when it can, or when the action does not call Hummingbot."""
+    if snapshot is None or action not in REMOTE_ACTIONS:
+        return None
+    live = snapshot.for_server(bot.server_id)
+    if live.reachable:
+        return None
+    return server_down(names.get(bot.server_id, "?"), live.error_kind or "unreachable")
+
+
+def plan(action: str, bots: Sequence[Bot], snapshot: Any = None,
+         names: Mapping[int, str] | None = None) -> list[PlanItem]:
+    """Each bot's fate: the definition's own rule first, then its server's state (from
+    `snapshot`, the fleet's status: one per server, shared)."""
+    items = []
+    for bot in bots:
+        reason = skip_reason(action, bot)
+        down = None if reason else server_reason(action, bot, snapshot, names or {})
+        items.append(PlanItem(bot, down[0], down[1]) if down else PlanItem(bot, reason))
+    return items
 
 
 def skip_summary(items: Sequence[PlanItem]) -> list[tuple[str, int]]:
     return Counter(item.reason for item in items if item.reason).most_common()
 
 
-def create_batch(selection: Selection, actor: str, *, cancel_orders: bool) -> Batch:
+def create_batch(selection: Selection, actor: str, *, cancel_orders: bool,
+                 snapshot: Any = None, names: Mapping[int, str] | None = None) -> Batch:
     """Write the batch, its items (pending or skipped, with the reason) and a history line for
-    each skipped bot, in one transaction, before anything is sent."""
-    items = plan(selection.action, selected_bots(selection))
+    each skipped bot, in one transaction, before anything is sent. `snapshot`: the fleet's
+    status, so that the bots of a server that is down are skipped as the preview said."""
+    items = plan(selection.action, selected_bots(selection), snapshot, names)
     if not any(item.acts for item in items):
         raise ValidationError({"selection": "none of the selected bots can be "
                                             f"{TITLES[selection.action].lower()}ed now."})
@@ -156,7 +197,7 @@ def create_batch(selection: Selection, actor: str, *, cancel_orders: bool) -> Ba
             {"bot_id": item.bot.id, "actor": actor, "action": "batch_skipped",
              "from_status": item.bot.status, "to_status": item.bot.status, "occurred_at": now,
              "details": {"batch_id": batch.id, "batch_action": selection.action,
-                         "reason": item.reason}}
+                         "reason": item.history_reason}}
             for item in skipped])
     db.session.commit()
     return batch

@@ -17,13 +17,21 @@ STOP_POLLING = 286
 bp = Blueprint("batches", __name__)
 
 
+def _fleet_status(selection: service.Selection):
+    """The fleet's shared status (one snapshot per server) and the servers' names, for the
+    actions that call Hummingbot: a bot whose server is down is skipped, with the reason.
+    Taken before the bots are loaded: a fresh one commits last-seen statuses, which would
+    expire the bots loaded before it and re-read them one statement each."""
+    if selection.action not in service.REMOTE_ACTIONS:
+        return None, {}
+    snapshot = fleet().snapshot()
+    return snapshot, fleet().names(refresh=False)
+
+
 def _preview(selection: service.Selection, errors: dict[str, str] | None = None,
              status: int = 200):
-    # The status first: a fresh one commits last-seen statuses, which would expire the bots
-    # loaded before it and re-read them one statement each.
-    snapshot = fleet().snapshot() if selection.action in service.REMOTE_ACTIONS \
-        else None
-    items = service.plan(selection.action, service.selected_bots(selection))
+    snapshot, names = _fleet_status(selection)
+    items = service.plan(selection.action, service.selected_bots(selection), snapshot, names)
     return render_template(
         "batches/preview.html", selection=selection, items=items,
         acting=sum(1 for item in items if item.acts), skips=service.skip_summary(items),
@@ -57,9 +65,11 @@ def index():
     except ValidationError as exc:
         return render_template("batches/invalid.html", errors=exc.errors,
                                back=request.form.to_dict(flat=False)), 400
+    snapshot, names = _fleet_status(selection)
     try:
         batch = service.create_batch(selection, actor_name(current_user),
-                                     cancel_orders=request.form.get("cancel_orders") != "0")
+                                     cancel_orders=request.form.get("cancel_orders") != "0",
+                                     snapshot=snapshot, names=names)
     except ValidationError as exc:
         db.session.rollback()
         return _preview(selection, exc.errors, 422)
