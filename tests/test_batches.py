@@ -330,6 +330,59 @@ def test_archive_and_restore_batches_touch_only_the_definitions(committed_app, s
     assert simulator.bot_calls() == {}
 
 
+def test_deploy_and_stop_archive_batches_send_one_call_per_bot(committed_app, simulator):
+    """The two remote actions the other tests do not run: a deploy batch (each bot's saved
+    settings, one deploy each; a bot never deployed is skipped), then a stop-and-archive batch
+    of the same bots (one stop-and-archive each)."""
+    simulator.state.add_account("client_sharp")
+    simulator.configure(warmup_seconds=0, stopping_seconds=0)
+    ids = [f"dep-{i}" for i in range(4)]
+    with committed_app.app_context():
+        for bot_id in ids:
+            bot = _bot(bot_id)
+            bot.deploy_settings = {"mode": "script", "image": "hummingbot/hummingbot:latest",
+                                   "script": "simple_pmm.py",
+                                   "script_config": "simple_pmm_btc.yml"}
+            db.session.add(bot)
+        never = _bot("dep-never")
+        never.deploy_settings = None
+        db.session.add(never)
+        db.session.commit()
+    simulator.reset_counts()
+    client = _admin_client(committed_app)
+    preview = client.get("/batches/new", query_string={"action": "deploy",
+                                                       "ids": [*ids, "dep-never"]})
+    assert "Confirm: deploy 4 bots" in preview.get_data(as_text=True)
+    deploy_id = _confirm(client, action="deploy", ids=[*ids, "dep-never"])
+    executor.run_pending(committed_app, workers=2)
+    with committed_app.app_context():
+        items = _items(deploy_id)
+        assert {items[b].state for b in ids} == {"done"}
+        assert items["dep-never"].state == "skipped"
+        assert items["dep-never"].note.startswith("never deployed")
+        bots = {b: db.session.get(Bot, b) for b in ids}
+        assert {bot.status for bot in bots.values()} == {"running"}
+        for bot_id, bot in bots.items():
+            assert items[bot_id].note == f"running as {bot.instance_name}"
+            assert [e.action for e in _batch_events(bot_id, deploy_id)] == [
+                "deploy_requested", "deployed"]
+        names = {b: bot.instance_name for b, bot in bots.items()}
+    deploys = {name: n for (action, name), n in simulator.bot_calls().items()
+               if action == "deploy"}
+    assert len(deploys) == 4 and set(deploys.values()) == {1}
+    assert all(any(sent.startswith(f"{b}-") for sent in deploys) for b in ids)
+
+    simulator.reset_counts()
+    archive_id = _confirm(client, action="stop-archive", ids=ids, cancel_orders="1")
+    executor.run_pending(committed_app, workers=2)
+    with committed_app.app_context():
+        items = _items(archive_id)
+        assert {items[b].state for b in ids} == {"done"}
+        assert {items[b].note for b in ids} == {"archive started"}
+        assert {db.session.get(Bot, b).status for b in ids} == {"stopping"}
+    assert simulator.bot_calls() == {("stop-archive", names[b]): 1 for b in ids}
+
+
 # --------------------------------------------------------------------------- kill drill
 @pytest.mark.slow
 def test_a_server_killed_mid_batch_resumes_and_sends_nothing_twice(
