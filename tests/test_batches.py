@@ -330,6 +330,33 @@ def test_archive_and_restore_batches_touch_only_the_definitions(committed_app, s
     assert simulator.bot_calls() == {}
 
 
+def test_an_archive_batch_leaves_a_bot_hummingbot_still_runs(committed_app, simulator):
+    """As archiving one bot from its page: a stopped definition whose container is still up
+    in Hummingbot is not archived (it would be left behind, an orphan), in the preview and
+    when the item runs; it is skipped with the reason."""
+    with committed_app.app_context():
+        _world(simulator, {"up": ("client_sharp", "stopped", True),
+                           "gone": ("client_sharp", "stopped", False),
+                           "late": ("client_sharp", "stopped", False)})
+    client = _admin_client(committed_app)
+    preview = client.get("/batches/new", query_string={"action": "archive",
+                                                       "ids": ["up", "gone", "late"]})
+    text = preview.get_data(as_text=True)
+    assert "Confirm: archive 2 bots" in text
+    assert "Skipped: still in Hummingbot: stop and archive it there first" in text
+    batch_id = _confirm(client, action="archive", ids=["up", "gone", "late"])
+    simulator.seed_bot("late", controllers=["pmm_btc_1"], trading=False)  # since the preview
+    executor.run_pending(committed_app, workers=1)
+    with committed_app.app_context():
+        items = _items(batch_id)
+        assert {b: items[b].state for b in items} == {
+            "up": "skipped", "gone": "done", "late": "skipped"}
+        assert items["late"].note == "still in Hummingbot: stop and archive it there first"
+        assert [db.session.get(Bot, b).is_archived for b in ("up", "gone", "late")] == [
+            False, True, False]
+    assert simulator.bot_calls() == {}
+
+
 def test_deploy_and_stop_archive_batches_send_one_call_per_bot(committed_app, simulator):
     """The two remote actions the other tests do not run: a deploy batch (each bot's saved
     settings, one deploy each; a bot never deployed is skipped), then a stop-and-archive batch

@@ -137,7 +137,8 @@ def test_a_server_going_down_after_the_preview_fails_or_skips_only_its_items(
         assert len(failed) <= threshold + 1 and skipped, (failed, skipped)
         for bot_id in failed:
             assert items[bot_id].note.startswith("server eu: ")
-            assert "unreachable" in items[bot_id].note
+            # Refused, or the breaker another worker's failure opened meanwhile.
+            assert any(why in items[bot_id].note for why in ("unreachable", "not answering"))
         for bot_id in skipped:
             assert items[bot_id].note == ("server eu unreachable (its circuit breaker is "
                                           "open); nothing was sent")

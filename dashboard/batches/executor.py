@@ -36,7 +36,7 @@ from ..registry import (
 )
 from ..status import live_word, match_live
 from ..validation import ValidationError
-from .service import OPEN_STATES, REMOTE_ACTIONS, server_down, skip_reason
+from .service import OPEN_STATES, STATUS_ACTIONS, server_down, server_reason, skip_reason
 
 log = logging.getLogger(__name__)
 
@@ -140,13 +140,20 @@ def _send(batch: Batch, bot: Bot) -> tuple[str, str | None]:
     return "done", "restored"
 
 
-def _server_closed(link) -> tuple[str, str] | None:
-    """(note, history reason) when the bot's server's breaker is open: the call would fail at
-    once, so nothing is sent and the item is skipped with the reason."""
-    if link is None or link.breaker.state != "open":
-        return None
+def _server_check(batch: Batch, bot: Bot):
+    """(link, (note, history reason) or None) for the bot's server. A call to a server whose
+    breaker is open would fail at once: skipped, nothing sent. Archive looks at the server's
+    shared status first, as the preview did (a bot still there is not archived)."""
+    if batch.action not in STATUS_ACTIONS:
+        return None, None
+    link = link_for(bot)
+    if batch.action == "archive":
+        snapshot = link.feed.snapshot(record=False)
+        return None, server_reason("archive", bot, snapshot, {bot.server_id: link.name})
+    if link.breaker.state != "open":
+        return link, None
     note, public = server_down(link.name, "unreachable")
-    return note + " (its circuit breaker is open); nothing was sent", public
+    return link, (note + " (its circuit breaker is open); nothing was sent", public)
 
 
 def execute(item: BatchItem) -> None:
@@ -155,10 +162,11 @@ def execute(item: BatchItem) -> None:
     batch = db.session.get(Batch, batch_id)
     bot = db.session.get(Bot, bot_id)
     reason = public = skip_reason(batch.action, bot)  # the bot may have changed meanwhile
-    link = link_for(bot) if reason is None and batch.action in REMOTE_ACTIONS else None
-    closed = _server_closed(link)
-    if closed is not None:
-        reason, public = closed
+    link = None
+    if reason is None:
+        link, against = _server_check(batch, bot)
+        if against is not None:
+            reason, public = against
     with event_context(batch_id=batch_id):
         if reason is not None:
             state, note = "skipped", reason

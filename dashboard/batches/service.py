@@ -14,6 +14,7 @@ from sqlalchemy import func, insert, select
 
 from ..models import BATCH_ACTIONS, Batch, BatchItem, Bot, BotEvent, db
 from ..registry import TRANSITIONAL, BotFilters, filtered_bots, utcnow
+from ..status import match_live
 from ..validation import ValidationError
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
@@ -143,16 +144,27 @@ def server_down(server_name: str, error_kind: str) -> tuple[str, str]:
     return f"server {server_name} {word}", f"its Hummingbot server was {word}"
 
 
+STILL_THERE = "still in Hummingbot: stop and archive it there first"
+# Actions that need the bot's server's status first: those that call it, and archive, which
+# (as from a bot's page) must see the bot gone from Hummingbot, else it would be left behind.
+STATUS_ACTIONS = REMOTE_ACTIONS | {"archive"}
+
+
 def server_reason(action: str, bot: Bot, snapshot: Any,
                   names: Mapping[int, str]) -> tuple[str, str] | None:
-    """Why `action` cannot reach `bot`'s own server now (down, breaker open, disabled), from
-    the fleet's snapshot; None when it can, or when the action does not call Hummingbot."""
-    if snapshot is None or action not in REMOTE_ACTIONS:
+    """(reason, history reason) when `bot`'s own server stands against `action` now: down,
+    breaker open or disabled; or, to archive, still running the bot. From the fleet's
+    snapshot; None when nothing does."""
+    if snapshot is None or action not in STATUS_ACTIONS:
         return None
     live = snapshot.for_server(bot.server_id)
-    if live.reachable:
-        return None
-    return server_down(names.get(bot.server_id, "?"), live.error_kind or "unreachable")
+    if not live.reachable:
+        if action == "archive" and not bot.instance_name:
+            return None  # never deployed: nothing can be running
+        return server_down(names.get(bot.server_id, "?"), live.error_kind or "unreachable")
+    if action == "archive" and match_live(bot, live.bots) is not None:
+        return STILL_THERE, STILL_THERE
+    return None
 
 
 def plan(action: str, bots: Sequence[Bot], snapshot: Any = None,

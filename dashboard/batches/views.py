@@ -19,10 +19,10 @@ bp = Blueprint("batches", __name__)
 
 def _fleet_status(selection: service.Selection):
     """The fleet's shared status (one snapshot per server) and the servers' names, for the
-    actions that call Hummingbot: a bot whose server is down is skipped, with the reason.
+    actions that depend on it: a bot whose server is down is skipped, with the reason.
     Taken before the bots are loaded: a fresh one commits last-seen statuses, which would
     expire the bots loaded before it and re-read them one statement each."""
-    if selection.action not in service.REMOTE_ACTIONS:
+    if selection.action not in service.STATUS_ACTIONS:
         return None, {}
     snapshot = fleet().snapshot()
     return snapshot, fleet().names(refresh=False)
