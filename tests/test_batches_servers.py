@@ -85,6 +85,8 @@ def test_a_down_servers_bots_are_skipped_with_the_reason_and_the_others_all_run(
     assert "Confirm: stop 6 bots" in preview
     assert preview.count("Skipped: server eu unreachable") == 4
     assert "4 \N{MULTIPLICATION SIGN} server eu unreachable" in preview
+    assert preview.count('<td class="server">eu</td>') == 4  # each bot's server, named
+    assert preview.count('<td class="server">default</td>') == 6
 
     batch_id = _confirm(admin, action="stop", all="1", cancel_orders="1")
     with committed_app.app_context():

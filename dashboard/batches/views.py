@@ -37,7 +37,7 @@ def _preview(selection: service.Selection, errors: dict[str, str] | None = None,
         acting=sum(1 for item in items if item.acts), skips=service.skip_summary(items),
         title=service.TITLES[selection.action], asks_orders=selection.action in
         service.ASKS_ORDERS, snapshot=snapshot, errors=errors or {},
-        cancel_orders=request.form.get("cancel_orders", "1")), status
+        cancel_orders=request.form.get("cancel_orders", "1"), server_names=names), status
 
 
 @bp.route("/batches/new")
