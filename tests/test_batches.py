@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
+from dashboard import lifecycle
 from dashboard.batches import executor
 from dashboard.models import Batch, BatchItem, Bot, BotEvent, db
 from dashboard.status import live_word
@@ -270,6 +271,33 @@ def test_the_kill_switch_stops_every_running_bot_of_one_account_and_no_other(
         **{f"other-{i}": "running" for i in range(4)}}
 
 
+def test_the_kill_switch_stops_a_bot_hummingbot_runs_whatever_its_definition_says(
+        committed_app: Flask, simulator):
+    """Started in Hummingbot behind the dashboard's back: the definition says stopped, the
+    badge says Running. An emergency stop must not skip it as "already stopped"."""
+    with committed_app.app_context():
+        _world(simulator, {"behind": ("client_sharp", "stopped", True),
+                           "back": ("client_sharp", "stopped", True),
+                           "quiet": ("client_sharp", "stopped", True)})
+    for name in ("behind", "back"):  # trading again; "quiet" stays stopped
+        simulator.client().start_bot(name)
+    client = _admin_client(committed_app)
+    preview = client.get("/batches/new?action=stop&all=1&account=client_sharp&kill=1")
+    text = preview.get_data(as_text=True)
+    assert "Confirm: stop 2 bots" in text and "1 \N{MULTIPLICATION SIGN} already stopped" in text
+    batch_id = _confirm(client, action="stop", all="1", account="client_sharp", kill="1")
+    simulator.client().stop_bot("back")  # stopped in Hummingbot before its item runs
+    simulator.reset_counts()
+    executor.run_pending(committed_app, workers=1)
+    with committed_app.app_context():
+        items = _items(batch_id)
+        assert {b: item.state for b, item in items.items()} == {
+            "behind": "done", "back": "skipped", "quiet": "skipped"}
+        assert items["back"].note == "already stopped"
+    assert simulator.bot_calls() == {("stop", "behind"): 1}
+    assert live_word(simulator.client().status()["behind"]) == "trading_stopped"
+
+
 def test_an_item_whose_bot_changed_since_the_preview_is_skipped_not_sent(
         committed_app: Flask, simulator):
     with committed_app.app_context():
@@ -278,8 +306,7 @@ def test_an_item_whose_bot_changed_since_the_preview_is_skipped_not_sent(
     client = _admin_client(committed_app)
     batch_id = _confirm(client, action="stop", ids=["a", "b"])
     with committed_app.app_context():  # someone stops b by hand before the workers get to it
-        db.session.execute(sa.update(Bot).where(Bot.id == "b").values(status="stopped"))
-        db.session.commit()
+        lifecycle.stop("b", "admin", cancel_orders=True)
     simulator.reset_counts()
     executor.run_pending(committed_app, workers=2)
     with committed_app.app_context():

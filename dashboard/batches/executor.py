@@ -36,7 +36,15 @@ from ..registry import (
 )
 from ..status import live_word, match_live
 from ..validation import ValidationError
-from .service import OPEN_STATES, STATUS_ACTIONS, server_down, server_reason, skip_reason
+from .service import (
+    ALREADY_STOPPED,
+    OPEN_STATES,
+    STATUS_ACTIONS,
+    server_down,
+    server_reason,
+    skip_reason,
+    still_trading,
+)
 
 log = logging.getLogger(__name__)
 
@@ -162,6 +170,10 @@ def execute(item: BatchItem) -> None:
     batch = db.session.get(Batch, batch_id)
     bot = db.session.get(Bot, bot_id)
     reason = public = skip_reason(batch.action, bot)  # the bot may have changed meanwhile
+    # Pending though stopped: the preview saw it trading. Does Hummingbot still report so?
+    if reason == ALREADY_STOPPED and still_trading(
+            bot, link_for(bot).feed.snapshot(record=False)):
+        reason = public = None
     link = None
     if reason is None:
         link, against = _server_check(batch, bot)

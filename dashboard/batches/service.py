@@ -14,7 +14,7 @@ from sqlalchemy import func, insert, select
 
 from ..models import BATCH_ACTIONS, Batch, BatchItem, Bot, BotEvent, db
 from ..registry import TRANSITIONAL, BotFilters, filtered_bots, utcnow
-from ..status import match_live
+from ..status import TRADING, display_status, match_live
 from ..validation import ValidationError
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
@@ -127,8 +127,22 @@ def skip_reason(action: str, bot: Bot) -> str | None:
     if action == "start" and status == "running":
         return "already running"
     if action == "stop" and status in ("stopped", "deploy_failed"):
-        return "already stopped"
+        return ALREADY_STOPPED  # unless Hummingbot reports it trading: still_trading
     return None
+
+
+ALREADY_STOPPED = "already stopped"
+
+
+def still_trading(bot: Bot, snapshot: Any) -> bool:
+    """Hummingbot reports the bot trading (badge Running, Idle or Running (script)) whatever
+    its definition says: someone started it there. A stop, the kill switch's above all, must
+    reach it rather than skip it as already stopped."""
+    if snapshot is None:
+        return False
+    live = snapshot.for_server(bot.server_id)
+    found = match_live(bot, live.bots) if live.reachable else None
+    return found is not None and display_status(bot, found, True)[0] in TRADING
 
 
 # How a server that cannot take calls now is named in a skip reason, by its snapshot's error.
@@ -174,6 +188,8 @@ def plan(action: str, bots: Sequence[Bot], snapshot: Any = None,
     items = []
     for bot in bots:
         reason = skip_reason(action, bot)
+        if reason == ALREADY_STOPPED and still_trading(bot, snapshot):
+            reason = None
         down = None if reason else server_reason(action, bot, snapshot, names or {})
         items.append(PlanItem(bot, down[0], down[1]) if down else PlanItem(bot, reason))
     return items
