@@ -151,6 +151,11 @@ class Fleet:
             self.refresh(force=True)  # added since the last look
         return self._pick(server_id)
 
+    def known_link(self, server_id: int | None) -> Hummingbot:
+        """The link as last built, without reading the table (a batch item's breaker check:
+        the lifecycle call after it reads the table anyway). LookupError: not built yet."""
+        return self._pick(server_id)
+
     def forget(self) -> None:
         """Read the table again at the next look (after an edit in this process)."""
         with self._lock:

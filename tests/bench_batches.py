@@ -129,8 +129,11 @@ def main() -> int:
         run_sql, run_db_seconds = meter.reset()
         calls = sum(simulator.state.bot_calls().values())
         with app.app_context():
-            done = db.session.scalar(sa.select(sa.func.count()).select_from(BatchItem)
-                                     .where(BatchItem.state == "done"))
+            states = dict(db.session.execute(
+                sa.select(BatchItem.state, sa.func.count()).group_by(BatchItem.state)).all())
+        # Sent, whatever Hummingbot answered: one in 100 seeded bots has crashed (its container
+        # exited), so Hummingbot refuses its stop and the item fails.
+        executed = states.get("done", 0) + states.get("failed", 0)
         progress_ms, progress_sql, _ = timed(meter, lambda: client.get(batch_url), runs=5)
         fragment_ms, fragment_sql, _ = timed(
             meter, lambda: client.get(batch_url, headers={"HX-Request": "true"}), runs=5)
@@ -151,9 +154,9 @@ def main() -> int:
             ("progress page GET /batches/<id>", progress_ms, progress_sql),
             ("progress poll (HX-Request fragment)", fragment_ms, fragment_sql)):
         print(f"{label:44} {ms:10.1f} {sql:7d} {sql / n:8.2f}")
-    print(f"\nitems done: {done}/{n}; Hummingbot lifecycle calls: {calls} "
-          f"(exactly one per executed item: {calls == done})")
-    return 0 if calls == done == n else 1
+    print(f"\nitems: {states}; Hummingbot lifecycle calls: {calls} "
+          f"(exactly one per executed item: {calls == executed})")
+    return 0 if calls == executed == n else 1
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from flask import Flask
 from sqlalchemy import Connection, exists, select, text, update
 
 from .. import lifecycle
+from ..fleet import fleet
 from ..gateway import link_for
 from ..models import Batch, BatchItem, Bot, db
 from ..registry import (
@@ -148,13 +149,21 @@ def _send(batch: Batch, bot: Bot) -> tuple[str, str | None]:
     return "done", "restored"
 
 
+def _link(bot: Bot):
+    """The link to the bot's server, without a statement when this process has built it."""
+    try:
+        return fleet().known_link(bot.server_id)
+    except LookupError:
+        return link_for(bot)
+
+
 def _server_check(batch: Batch, bot: Bot):
     """(link, (note, history reason) or None) for the bot's server. A call to a server whose
     breaker is open would fail at once: skipped, nothing sent. Archive looks at the server's
     shared status first, as the preview did (a bot still there is not archived)."""
     if batch.action not in STATUS_ACTIONS:
         return None, None
-    link = link_for(bot)
+    link = _link(bot)
     if batch.action == "archive":
         snapshot = link.feed.snapshot(record=False)
         return None, server_reason("archive", bot, snapshot, {bot.server_id: link.name})
@@ -172,7 +181,7 @@ def execute(item: BatchItem) -> None:
     reason = public = skip_reason(batch.action, bot)  # the bot may have changed meanwhile
     # Pending though stopped: the preview saw it trading. Does Hummingbot still report so?
     if reason == ALREADY_STOPPED and still_trading(
-            bot, link_for(bot).feed.snapshot(record=False)):
+            bot, _link(bot).feed.snapshot(record=False)):
         reason = public = None
     link = None
     if reason is None:
