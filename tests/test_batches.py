@@ -450,7 +450,8 @@ def test_a_server_killed_mid_batch_resumes_and_sends_nothing_twice(
     # Each stop takes a while (under the client's 1 s read timeout): the kill finds work open.
     simulator.set_fault("slow", seconds=0.4, path="/bot-orchestration/stop-bot")
     env = {**server_env, "BATCH_WORKERS": "2", "BATCH_POLL_SECONDS": "0.2"}
-    server = ServerProcess(migrated, **env).start()
+    # Named, so the test can tell when the killed server's connections are gone.
+    server = ServerProcess(migrated, **env, PGAPPNAME=KILLED_APP).start()
     try:
         browser = Browser(server.url).login("admin", TEST_PASSWORD)
         response = browser.submit("/batches/new?action=stop&all=1&account=client_sharp",
@@ -463,6 +464,9 @@ def test_a_server_killed_mid_batch_resumes_and_sends_nothing_twice(
         server.kill()
     finally:
         server.stop()
+    # A COMMIT the killed worker sent just before dying may still be applied by its backend:
+    # read the states once PostgreSQL has let every one of its connections go.
+    _wait_backends_gone(committed_app, KILLED_APP)
     with committed_app.app_context():
         at_kill = {bot_id: item.state for bot_id, item in _items(batch_id).items()}
     in_flight = {b for b, state in at_kill.items() if state == "sending"}
@@ -487,6 +491,23 @@ def test_a_server_killed_mid_batch_resumes_and_sends_nothing_twice(
             else:
                 assert item.state == "done" and sent == 1, bot_id
         assert all(items[b].state == "done" for b in waiting)
+
+
+KILLED_APP = "batch-drill-killed"
+
+
+def _wait_backends_gone(app: Flask, application_name: str, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with app.app_context():
+            left = db.session.scalar(sa.text(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = :name"),
+                {"name": application_name})
+            db.session.remove()
+        if not left:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{left} connections of the killed server are still open")
 
 
 def _wait_for(app: Flask, batch_id: str, condition, seconds: float = 90) -> None:
