@@ -114,6 +114,27 @@ def test_a_down_servers_bots_are_skipped_with_the_reason_and_the_others_all_run(
     assert client.get(f"/batches/{batch_id}").status_code == 404
 
 
+def test_a_disabled_servers_bots_are_skipped_and_the_confirmation_agrees(
+        committed_app: Flask, fleet2):
+    spec = _spec(default=2, eu=2)
+    _world(committed_app, fleet2, spec)
+    with committed_app.app_context():
+        servers.update_server(servers.find_server("eu"), enabled=False)
+    admin = fleet2["login"]().as_admin()
+    preview = admin.get("/batches/new?action=stop&all=1").get_data(as_text=True)
+    assert "Confirm: stop 2 bots" in preview
+    assert preview.count("Skipped: server eu disabled") == 2
+    batch_id = _confirm(admin, action="stop", all="1", cancel_orders="1")
+    executor.run_pending(committed_app, workers=2)
+    with committed_app.app_context():
+        items = _items(batch_id)
+        assert {b: item.state for b, item in items.items()} == {
+            "def-0": "done", "def-1": "done", "eu-0": "skipped", "eu-1": "skipped"}
+        [event] = _batch_events("eu-0", batch_id)
+        assert event.details["reason"] == "its Hummingbot server was disabled"
+    assert fleet2["sims"]["eu"].state.request_counts() == {}  # a disabled server: not asked
+
+
 def test_a_server_going_down_after_the_preview_fails_or_skips_only_its_items(
         committed_app: Flask, fleet2):
     """The batch is confirmed while both servers answer; then `eu` goes down. Its first calls
