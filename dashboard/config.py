@@ -139,7 +139,7 @@ class Settings:
     batch_workers: int = 4
     db_pool_size: int = 16
     batch_poll_seconds: float = 1.0
-    batch_workers_per_server: int = 2
+    batch_workers_per_server: int = 3
     # Alerts (dashboard/alerts/): README, "Alerts".
     alert_workers: int = 2
     alert_poll_seconds: float = 1.0
@@ -328,8 +328,11 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         batch_workers=_at_least(env, "BATCH_WORKERS", 4, 0),
         db_pool_size=_at_least(env, "DB_POOL_SIZE", default_pool_size(env), 1),
         batch_poll_seconds=_float(env, "BATCH_POLL_SECONDS", 1.0),
-        # ...of which at most this many to one Hummingbot server: a slow one holds no more.
-        batch_workers_per_server=_at_least(env, "BATCH_WORKERS_PER_SERVER", 2, 1),
+        # ...of which at most this many to one Hummingbot server: by default all but one, so
+        # a slow server never holds every worker while another server's items wait.
+        batch_workers_per_server=_at_least(
+            env, "BATCH_WORKERS_PER_SERVER",
+            max(1, _at_least(env, "BATCH_WORKERS", 4, 0) - 1), 1),
         # Alerts: delivery threads per process (0: none here), how often conditions are
         # evaluated fleet-wide (0: never in this process), a claim's lease (longer than any
         # send), retries with exponential backoff from ALERT_BACKOFF_SECONDS, then dead.

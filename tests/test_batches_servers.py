@@ -224,3 +224,13 @@ def test_a_slow_server_never_has_more_items_in_flight_than_its_cap(committed_app
     for server in ("default", "eu"):
         assert fleet2["sims"][server].bot_calls() == {
             ("stop", b): 1 for b, (where, _) in spec.items() if where == server}
+
+
+def test_by_default_one_server_may_hold_all_workers_but_one():
+    from dashboard.config import load_settings
+
+    assert load_settings({}).batch_workers_per_server == 3  # of BATCH_WORKERS=4
+    assert load_settings({"BATCH_WORKERS": "2"}).batch_workers_per_server == 1
+    assert load_settings({"BATCH_WORKERS": "1"}).batch_workers_per_server == 1
+    assert load_settings({"BATCH_WORKERS": "8", "BATCH_WORKERS_PER_SERVER": "2"}) \
+        .batch_workers_per_server == 2

@@ -299,7 +299,7 @@ def work_once(app: Flask, conn: Connection, slots: ServerSlots | None = None) ->
 
 
 def per_server(app: Flask) -> ServerSlots:
-    return ServerSlots(app.config.get("BATCH_WORKERS_PER_SERVER", 2))
+    return ServerSlots(app.config.get("BATCH_WORKERS_PER_SERVER", 3))
 
 
 def run_pending(app: Flask, workers: int = 4, slots: ServerSlots | None = None) -> None:
