@@ -298,6 +298,35 @@ def test_the_kill_switch_stops_a_bot_hummingbot_runs_whatever_its_definition_say
     assert live_word(simulator.client().status()["behind"]) == "trading_stopped"
 
 
+def test_start_again_reaches_a_bot_hummingbot_stopped_whatever_its_definition_says(
+        committed_app: Flask, simulator):
+    """Stopped in Hummingbot (by hand there, or by its own drawdown limit): the definition
+    says running, the badge Stopped (container up). "Start them again" must reach it; a bot
+    trading is skipped as already running, and so is one whose Start is still awaited."""
+    with committed_app.app_context():
+        _world(simulator, {"halted": ("client_sharp", "running", True),
+                           "fine": ("client_sharp", "running", True),
+                           "waking": ("client_sharp", "running", True)})
+    for name in ("halted", "waking"):
+        simulator.client().stop_bot(name)
+    with committed_app.app_context():  # a Start sent from here, not reported yet
+        db.session.get(Bot, "waking").start_requested_at = sa.func.now()
+        db.session.commit()
+    simulator.reset_counts()
+    client = _admin_client(committed_app)
+    ids = ["halted", "fine", "waking"]
+    preview = client.get("/batches/new", query_string={"action": "start", "ids": ids})
+    text = preview.get_data(as_text=True)
+    assert "Confirm: start 1 bot<" in text
+    assert "2 \N{MULTIPLICATION SIGN} already running" in text
+    batch_id = _confirm(client, action="start", ids=ids)
+    executor.run_pending(committed_app, workers=1)
+    with committed_app.app_context():
+        assert {b: item.state for b, item in _items(batch_id).items()} == {
+            "halted": "done", "fine": "skipped", "waking": "skipped"}
+    assert simulator.bot_calls() == {("start", "halted"): 1}
+
+
 def test_an_item_whose_bot_changed_since_the_preview_is_skipped_not_sent(
         committed_app: Flask, simulator):
     with committed_app.app_context():

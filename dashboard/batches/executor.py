@@ -38,13 +38,14 @@ from ..registry import (
 from ..status import live_word, match_live
 from ..validation import ValidationError
 from .service import (
+    ALREADY_RUNNING,
     ALREADY_STOPPED,
     OPEN_STATES,
     STATUS_ACTIONS,
+    overruled,
     server_down,
     server_reason,
     skip_reason,
-    still_trading,
 )
 
 log = logging.getLogger(__name__)
@@ -179,9 +180,10 @@ def execute(item: BatchItem) -> None:
     batch = db.session.get(Batch, batch_id)
     bot = db.session.get(Bot, bot_id)
     reason = public = skip_reason(batch.action, bot)  # the bot may have changed meanwhile
-    # Pending though stopped: the preview saw it trading. Does Hummingbot still report so?
-    if reason == ALREADY_STOPPED and still_trading(
-            bot, _link(bot).feed.snapshot(record=False)):
+    # Pending though the definition says it is done already: the preview saw Hummingbot
+    # report otherwise. Does it still?
+    if reason in (ALREADY_STOPPED, ALREADY_RUNNING) and overruled(
+            reason, bot, _link(bot).feed.snapshot(record=False)):
         reason = public = None
     link = None
     if reason is None:

@@ -125,24 +125,30 @@ def skip_reason(action: str, bot: Bot) -> str | None:
     if not bot.instance_name:
         return "not deployed yet"
     if action == "start" and status == "running":
-        return "already running"
+        return ALREADY_RUNNING  # unless Hummingbot reports it stopped: overruled
     if action == "stop" and status in ("stopped", "deploy_failed"):
-        return ALREADY_STOPPED  # unless Hummingbot reports it trading: still_trading
+        return ALREADY_STOPPED  # unless Hummingbot reports it trading: overruled
     return None
 
 
 ALREADY_STOPPED = "already stopped"
+ALREADY_RUNNING = "already running"
 
 
-def still_trading(bot: Bot, snapshot: Any) -> bool:
-    """Hummingbot reports the bot trading (badge Running, Idle or Running (script)) whatever
-    its definition says: someone started it there. A stop, the kill switch's above all, must
-    reach it rather than skip it as already stopped."""
-    if snapshot is None:
+def overruled(reason: str | None, bot: Bot, snapshot: Any) -> bool:
+    """True when Hummingbot reports the opposite of what the definition says: the bot trading
+    (badge Running, Idle or Running (script)) though stopped here, because someone started it
+    there; or stopped with its container up though running here (stopped there, or by its own
+    drawdown limit). The stop (the kill switch's above all) or the start must then reach it
+    rather than skip it. A Start sent and not reported yet ("Starting") is not overruled."""
+    if reason not in (ALREADY_STOPPED, ALREADY_RUNNING) or snapshot is None:
         return False
     live = snapshot.for_server(bot.server_id)
     found = match_live(bot, live.bots) if live.reachable else None
-    return found is not None and display_status(bot, found, True)[0] in TRADING
+    if found is None:
+        return False
+    badge = display_status(bot, found, True)[0]
+    return badge in TRADING if reason == ALREADY_STOPPED else badge == "stopped_container_up"
 
 
 # How a server that cannot take calls now is named in a skip reason, by its snapshot's error.
@@ -188,7 +194,7 @@ def plan(action: str, bots: Sequence[Bot], snapshot: Any = None,
     items = []
     for bot in bots:
         reason = skip_reason(action, bot)
-        if reason == ALREADY_STOPPED and still_trading(bot, snapshot):
+        if overruled(reason, bot, snapshot):
             reason = None
         down = None if reason else server_reason(action, bot, snapshot, names or {})
         items.append(PlanItem(bot, down[0], down[1]) if down else PlanItem(bot, reason))
