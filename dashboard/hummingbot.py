@@ -873,6 +873,15 @@ class HummingbotClient:
             ) from None
         except requests.ConnectionError as exc:
             raise _connection_error(self._where, op, exc) from None
+        except ValueError:
+            # Nothing was sent: a port out of range, a host IDNA cannot encode, a header or
+            # login outside Latin-1 (requests' InvalidURL and InvalidHeader are ValueErrors),
+            # stored before the servers form refused them or set in the environment. This
+            # server is unusable; the other servers and the pages are not.
+            raise HummingbotUnreachable(
+                f"{self._where} cannot be asked: its URL, headers or credentials cannot be "
+                "sent (check the server's settings).", request_sent=False, operation=op
+            ) from None
         except requests.RequestException:
             raise HummingbotUnreachable(
                 f"{self._where} could not be reached.", request_sent=True, operation=op
@@ -1041,10 +1050,14 @@ def _flag(value: bool) -> str:
 
 def _safe_url(url: str) -> str:
     """The URL without any user:password@ part, for messages."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:  # the request will fail too, and say so; the message must not
+        return "(an unusable URL)"
     host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
+    if port:
+        host = f"{host}:{port}"
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -151,36 +152,79 @@ def usual_server_id(account: str | None) -> int | None:
 
 
 # ------------------------------------------------------------------------------ writing
+# RFC 9110 token: what `requests` accepts as a header name.
+HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$")
+HEADER_VALUE_CHARS = 2000
+
+
+def _url_problem(base_url: str, allow_http: bool) -> str | None:
+    """Why this base URL cannot be stored, or None. Anything `requests` would refuse at call
+    time (a bad port, a host name IDNA cannot encode) is refused here: once stored, it made
+    every page that asks the servers a 500."""
+    try:
+        parts = urlsplit(base_url)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range or not a number
+        (parts.hostname or "").encode("idna")
+    except (ValueError, UnicodeError):
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname \
+            or any(c.isspace() or not c.isprintable() for c in base_url):
+        return "An http:// or https:// URL, for example https://hb.example.com."
+    if not allow_http and plain_http_to_another_host(base_url):
+        return ("Use https:// (the URL carries the Hummingbot password); "
+                "HUMMINGBOT_ALLOW_HTTP=true allows http on a private network.")
+    if parts.username or parts.password:
+        return "Put the credentials in their own fields, not in the URL."
+    return None
+
+
+def _latin1(value: str) -> bool:
+    # HTTP Basic and header values go out as ISO-8859-1 (requests encodes them so).
+    try:
+        value.encode("latin-1")
+    except UnicodeError:
+        return False
+    return not any(c in value for c in "\r\n\x00")
+
+
+def _headers_problem(extra_headers: str) -> str | None:
+    try:
+        value = json.loads(extra_headers)
+    except (ValueError, RecursionError):
+        value = None
+    if not isinstance(value, dict):
+        return 'A JSON object, for example {"X-Team": "desk"}.'
+    for name, item in value.items():
+        if not HEADER_NAME.match(name) or not isinstance(item, str) \
+                or len(item) > HEADER_VALUE_CHARS or not _latin1(item):
+            return ("Header names are letters, digits and - (no spaces); values are text in "
+                    "Latin-1 without line breaks.")
+    return None
+
+
 def check_values(name: str, base_url: str | None, extra_headers: str | None,
-                 *, allow_http: bool = True) -> dict[str, str]:
+                 *, allow_http: bool = True, username: str | None = None,
+                 password: str | None = None) -> dict[str, str]:
     """Errors by field; empty when the values are acceptable."""
     errors: dict[str, str] = {}
     if not NAME_RULE.match(name or ""):
         errors["name"] = ("Lower-case letters, digits, '-' and '_' (at most 64), starting with "
                           "a letter or digit.")
-    if base_url is not None:
-        parts = urlsplit(base_url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            errors["base_url"] = "An http:// or https:// URL, for example https://hb.example.com."
-        elif not allow_http and plain_http_to_another_host(base_url):
-            errors["base_url"] = ("Use https:// (the URL carries the Hummingbot password); "
-                                  "HUMMINGBOT_ALLOW_HTTP=true allows http on a private network.")
-        elif parts.username or parts.password:
-            errors["base_url"] = "Put the credentials in their own fields, not in the URL."
-    if extra_headers:
-        try:
-            value = json.loads(extra_headers)
-        except ValueError:
-            value = None
-        if not isinstance(value, dict):
-            errors["extra_headers"] = 'A JSON object, for example {"X-Team": "desk"}.'
+    if base_url is not None and (problem := _url_problem(base_url, allow_http)):
+        errors["base_url"] = problem
+    for field, value in (("username", username), ("password", password)):
+        if value and not _latin1(value):
+            errors[field] = "Latin-1 characters only (HTTP Basic sends no others)."
+    if extra_headers and (problem := _headers_problem(extra_headers)):
+        errors["extra_headers"] = problem
     return errors
 
 
 def add_server(name: str, base_url: str, username: str = "", password: str = "",
                extra_headers: str | None = None, *, allow_http: bool = True) -> HummingbotServer:
     name = (name or "").strip()
-    errors = check_values(name, base_url, extra_headers, allow_http=allow_http)
+    errors = check_values(name, base_url, extra_headers, allow_http=allow_http,
+                          username=username, password=password)
     if not errors and find_server(name) is not None:
         errors["name"] = "A server with this name exists already."
     if errors:
@@ -200,7 +244,8 @@ def update_server(server: HummingbotServer, *, base_url: str | None = None,
                   allow_http: bool = True) -> HummingbotServer:
     """Change what is given; None keeps a value (secrets are write-only: an empty form field
     keeps the stored one)."""
-    errors = check_values(server.name, base_url, extra_headers, allow_http=allow_http)
+    errors = check_values(server.name, base_url, extra_headers, allow_http=allow_http,
+                          username=username, password=password)
     if errors:
         raise ValidationError(errors)
     if base_url is not None:
