@@ -182,7 +182,7 @@ def _destination_fields(data: Mapping, user: User, existing: AlertDestination | 
                 errors[key] = "an email address"
         if not host:
             errors["host"] = "the SMTP server is required"
-        else:
+        elif "port" not in errors:  # a port out of range overflows the resolver
             try:
                 policy.check_host(host, port, config)
             except policy.PolicyError as exc:
@@ -350,7 +350,11 @@ def _parse_until(data: Mapping, errors: dict) -> datetime | None:
         errors["until"] = "a date and time (UTC)"
         return None
     if until.tzinfo is not None:
-        until = until.astimezone(UTC).replace(tzinfo=None)
+        try:
+            until = until.astimezone(UTC).replace(tzinfo=None)
+        except OverflowError:  # 0001-01-01T00:00+14:00 is before year 1 in UTC
+            errors["until"] = "a date and time (UTC)"
+            return None
     if until <= now:
         errors["until"] = "must be in the future"
     elif until - now > MAX_MUTE:
