@@ -11,6 +11,7 @@ form inherited the CSRF header from `<body hx-headers>`.
 
 from __future__ import annotations
 
+import json
 import re
 from html.parser import HTMLParser
 from pathlib import Path
@@ -140,6 +141,43 @@ def test_every_piece_of_hummingbot_text_sits_in_an_hx_disable_container(
     found = _payload_texts(Tree(page.get_data(as_text=True)))
     assert found, "the hostile text should be on the page"
     assert [text for text, inert in found if not inert] == []
+
+
+def _seed_hostile_text_everywhere() -> None:
+    """The victim bot with Hummingbot's markup in its error, its history, an open alert and
+    (as adopting a hostile controller config would store it) its configuration, edited once
+    so the versions pages have a version and a diff to show."""
+    from dashboard.alerts.models import Alert
+    from dashboard.registry import update_bot, utcnow
+
+    lines = markup(VICTIM, OTHERS)
+    bot = create_bot(make_bot_data(id=VICTIM, name=VICTIM), "admin")
+    bot.status, bot.instance_name, bot.last_error = "running", VICTIM, lines[1]
+    record_event(bot, "deploy_failed", "admin", from_status="deploying",
+                 to_status="deploy_failed", details={"error": lines[2]})
+    db.session.commit()
+    update_bot(bot, {**make_bot_data(id=VICTIM, name=VICTIM),
+                     "config": json.dumps({"note": lines[0], "levels": [lines[4]]})},
+               "admin", expected_version=bot.version)
+    db.session.add(Alert(bot_id=VICTIM, account_identifier="client_sharp", condition="error_lines",
+                         state="firing", since=utcnow(), detail=lines[5]))
+    db.session.commit()
+
+
+@pytest.mark.parametrize("path", ["/bots", "/accounts/client_sharp", "/alerts",
+                                  f"/bots/{VICTIM}/versions", f"/bots/{VICTIM}/versions/1",
+                                  f"/bots/{VICTIM}/versions/2"])
+def test_the_newer_pages_keep_hummingbot_text_in_hx_disable_containers(
+        hostile_app, login, path):
+    """The list, the account page, the alerts page and the versions pages, as admin and as
+    the bot's client: every text node that carries markup sits under hx-disable."""
+    _seed_hostile_text_everywhere()
+    for client in (login.as_admin(), login.as_client_a()):
+        page = client.get(path)
+        assert page.status_code == 200, path
+        found = _payload_texts(Tree(page.get_data(as_text=True)))
+        assert found or path == "/alerts", path  # its open alerts are on the bot's pages
+        assert [text for text, inert in found if not inert] == [], path
 
 
 def test_no_template_hands_the_csrf_header_to_htmx():
