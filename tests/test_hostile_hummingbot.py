@@ -143,25 +143,33 @@ def test_every_piece_of_hummingbot_text_sits_in_an_hx_disable_container(
     assert [text for text, inert in found if not inert] == []
 
 
-def _seed_hostile_text_everywhere() -> None:
-    """The victim bot with Hummingbot's markup in its error, its history, an open alert and
-    (as adopting a hostile controller config would store it) its configuration, edited once
-    so the versions pages have a version and a diff to show."""
+def _hostile_version_and_alert(bot: Bot) -> None:
+    """Hummingbot's markup in the bot's configuration (as adopting a hostile controller config
+    would store it), edited once so the versions pages have a version and a diff to show, and
+    in an open alert's detail."""
     from dashboard.alerts.models import Alert
     from dashboard.registry import update_bot, utcnow
 
+    lines = markup(VICTIM, OTHERS)
+    db.session.commit()
+    update_bot(bot, {**make_bot_data(id=bot.id, name=bot.name),
+                     "config": json.dumps({"note": lines[0], "levels": [lines[4]]})},
+               "admin", expected_version=bot.version)
+    db.session.add(Alert(bot_id=bot.id, account_identifier=bot.account_identifier,
+                         condition="error_lines", state="firing", since=utcnow(),
+                         detail=lines[5]))
+    db.session.commit()
+
+
+def _seed_hostile_text_everywhere() -> None:
+    """The victim bot with Hummingbot's markup in its error, its history, its configuration
+    and versions, and an open alert."""
     lines = markup(VICTIM, OTHERS)
     bot = create_bot(make_bot_data(id=VICTIM, name=VICTIM), "admin")
     bot.status, bot.instance_name, bot.last_error = "running", VICTIM, lines[1]
     record_event(bot, "deploy_failed", "admin", from_status="deploying",
                  to_status="deploy_failed", details={"error": lines[2]})
-    db.session.commit()
-    update_bot(bot, {**make_bot_data(id=VICTIM, name=VICTIM),
-                     "config": json.dumps({"note": lines[0], "levels": [lines[4]]})},
-               "admin", expected_version=bot.version)
-    db.session.add(Alert(bot_id=VICTIM, account_identifier="client_sharp", condition="error_lines",
-                         state="firing", since=utcnow(), detail=lines[5]))
-    db.session.commit()
+    _hostile_version_and_alert(bot)
 
 
 @pytest.mark.parametrize("path", ["/bots", "/accounts/client_sharp", "/alerts",
@@ -230,6 +238,7 @@ def _seed_victims(app, simulator) -> None:
         victim.last_error = markup(VICTIM, OTHERS)[1]
         record_event(victim, "deploy_failed", "admin", from_status="deploying",
                      to_status="deploy_failed", details={"error": markup(VICTIM, OTHERS)[2]})
+        _hostile_version_and_alert(victim)
         for other in OTHERS:
             bot = create_bot(make_bot_data(id=other, name=other,
                                            account_identifier="client_other"), "admin")
@@ -271,10 +280,10 @@ def _wait_for_polls(page, path: str, count: int = 2) -> None:
 @pytest.mark.slow
 def test_admin_pages_against_a_hostile_hummingbot_send_nothing_and_change_nothing(
         chromium, committed_app, migrated, server_env, simulator, hostile):
-    """The recovery desk, the list, a bot's page and the account pages, as an admin, while
-    Hummingbot reports traversal names and htmx payloads everywhere: the browser asks for
-    nothing beyond each page, its polls, its adopt forms and static files; no bot changes;
-    Hummingbot receives no write."""
+    """The recovery desk, the list, a bot's page and versions, the account page, alerts,
+    servers and the login's own pages, as an admin, while Hummingbot reports traversal names
+    and htmx payloads everywhere: the browser asks for nothing beyond each page, its polls,
+    its adopt forms and static files; no bot changes; Hummingbot receives no write."""
     _seed_victims(committed_app, simulator)
     before = _definitions(committed_app)
     env = {**server_env, "HUMMINGBOT_API_URL": hostile.url, "STATUS_POLL_SECONDS": "1"}
@@ -286,6 +295,8 @@ def test_admin_pages_against_a_hostile_hummingbot_send_nothing_and_change_nothin
         asked: list[tuple[str, str]] = []
         page.on("request", lambda r: asked.append((r.method, r.url)))
         pages = {"/recovery": True, "/bots": True, f"/bots/{VICTIM}": True,
+                 "/accounts/client_sharp": False, f"/bots/{VICTIM}/versions": False,
+                 f"/bots/{VICTIM}/versions/1": False, "/alerts": False, "/servers": False,
                  "/account/password": False, "/account/mfa": False}
         for path, polls in pages.items():
             page.goto(server.url + path)
