@@ -18,7 +18,8 @@ from flask import url_for
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.test_route_matrix import _MAP_APP, _variants
+from dashboard import servers
+from tests.test_route_matrix import _MAP_APP, _variants, seed_alert_rows
 
 FUZZ = settings(max_examples=30, deadline=None, derandomize=False,
                 suppress_health_check=[HealthCheck.function_scoped_fixture,
@@ -30,6 +31,10 @@ INTERESTING = st.sampled_from([
     "", "0", "-1", "1e309", "nan", "²", "٣", "\x00", "%", "_", "\\", "'", '"', "<script>",
     "{}", "[]", '{"a": 1}', "[" * 300, "null", "running", "archived", "name", "1", "a" * 300,
     "../../etc/passwd", "javascript:alert(1)", "//evil.example", "controllers", "script",
+    # what reached a 500 on the servers and alerts forms (issue 10 item 3 on newer routes)
+    "http://[::1", "http://127.0.0.1:99999/", "http://" + "a" * 64 + ".example/", "\u20ac",
+    '{"X-Team": "\\ud800"}', '{"X-Team": "a\\r\\nHost: evil"}', "9" * 20,
+    "0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00", "[" * 2000,
 ])
 VALUE = st.one_of(ANY_TEXT, INTERESTING)
 
@@ -68,6 +73,9 @@ def world(app, make_bot, simulator, monkeypatch):
     make_bot(id="sharp-bot", name="sharp-bot", account_identifier="client_sharp")
     make_bot(id="other-bot", name="other-bot", account_identifier="client_other")
     simulator.seed_bot("orphan-bot")
+    # Rows the edit forms of the newer routes need (a server, alert rows with fixed ids).
+    servers.sync_default_server(app)
+    seed_alert_rows()
 
 
 _FORM_CACHE: dict[str, list[dict]] = {}
