@@ -77,3 +77,29 @@ def test_clients_never_see_the_account_a_bot_was_moved_from(app, login, make_bot
     for path in ("/api/bots", "/api/bots/pmm-btc"):
         assert "client_other" in login.as_admin().get(path).get_data(as_text=True)
         assert "client_other" not in login.as_client_a().get(path).get_data(as_text=True)
+
+
+def test_open_alerts_quote_the_last_error_redacted_for_clients(app, login, make_bot, simulator,
+                                                              unreachable_error):
+    """A deploy_failed alert's detail is the bot's last error: on the client's bot and
+    account pages it reads like the last error does (no address, no previous account)."""
+    from dashboard.alerts.models import Alert
+    from dashboard.registry import utcnow
+
+    address = simulator.url.split("//")[1]
+    bot = make_bot(account_identifier="client_other")
+    update_bot(bot, make_bot_data(account_identifier="client_sharp"), "admin",
+               expected_version=bot.version)
+    bot.status = "deploy_failed"
+    bot.last_error = f"{unreachable_error} (credentials profile client_other)"
+    db.session.add(Alert(bot_id=bot.id, account_identifier="client_sharp",
+                         condition="deploy_failed", state="firing", since=utcnow(),
+                         detail=bot.last_error))
+    db.session.commit()
+    for path in ("/bots/pmm-btc", "/accounts/client_sharp"):
+        admin, client = _pages(login, path)
+        assert 'class="alert-detail"' in admin and 'class="alert-detail"' in client, path
+        detail = client.split('class="alert-detail"', 1)[1].split("</p>", 1)[0]
+        assert "Hummingbot API is unreachable" in detail and "another account" in detail, path
+        assert address not in client and "client_other" not in client, path
+        assert address in admin.split('class="alert-detail"', 1)[1], path

@@ -13,6 +13,7 @@ from datetime import timedelta
 from flask import abort, g
 from sqlalchemy import func, select
 
+from ..disclosure import viewer_redaction
 from ..models import Bot, db
 from ..registry import utcnow
 from . import service
@@ -186,18 +187,45 @@ def destination_secrets(rows: list[AlertDestination]) -> list[str]:
 
 
 # ------------------------------------------------------------------------------ open alerts
-def open_alerts_for_bot(bot_id: str, user) -> list[Alert]:
+@dataclass(frozen=True)
+class ShownAlert:
+    """An open alert as a client sees it (the attributes the pages read)."""
+
+    id: int
+    bot_id: str | None
+    condition: str
+    state: str
+    since: object
+    detail: str | None
+
+
+def _as_seen_by(alerts: list[Alert], bots: list[Bot], user) -> list:
+    """A deploy_failed alert quotes the bot's last error, which may name the Hummingbot API's
+    address or the account the bot was moved from: clients get disclosure's redaction (two
+    queries, only when a client has open alerts); admins the rows as stored."""
+    redaction = viewer_redaction(user, bots) if alerts else None
+    if redaction is None:
+        return alerts
+    by_id = {bot.id: bot for bot in bots}
+    return [ShownAlert(id=a.id, bot_id=a.bot_id, condition=a.condition, state=a.state,
+                       since=a.since, detail=redaction.text(by_id[a.bot_id], a.detail)
+                       if a.bot_id in by_id else None) for a in alerts]
+
+
+def open_alerts_for_bot(bot_id: str, user) -> list:
     """Alerts not yet resolved (pending ones are still holding), oldest first."""
-    return sorted(service.open_alerts_for_bot(bot_id, user), key=lambda a: (a.since, a.id))
+    alerts = sorted(service.open_alerts_for_bot(bot_id, user), key=lambda a: (a.since, a.id))
+    bot = db.session.get(Bot, bot_id) if alerts and not user.is_admin else None  # loaded
+    return _as_seen_by(alerts, [bot] if bot else [], user)
 
 
-def open_alerts_for_account(account: str, user) -> list[tuple[Alert, str | None]]:
+def open_alerts_for_account(account: str, user) -> list[tuple[object, str | None]]:
     """The account's open alerts, each with its bot's name (one more query for the names)."""
     alerts = sorted(service.open_alerts_for_account(account, user), key=lambda a: (a.since, a.id))
     ids = {a.bot_id for a in alerts if a.bot_id}
-    names = dict(db.session.execute(select(Bot.id, Bot.name).where(Bot.id.in_(ids))).all()) \
-        if ids else {}
-    return [(alert, names.get(alert.bot_id)) for alert in alerts]
+    bots = list(db.session.scalars(select(Bot).where(Bot.id.in_(ids)))) if ids else []
+    names = {bot.id: bot.name for bot in bots}
+    return [(alert, names.get(alert.bot_id)) for alert in _as_seen_by(alerts, bots, user)]
 
 
 def firing_count(user) -> int:
