@@ -57,13 +57,14 @@ class ClientRedaction:
         self.addresses = sorted({a for a in (url.rstrip("/"), host) if len(a) > 3},
                                 key=len, reverse=True)
 
-    def text(self, bot: Bot, value: Any) -> Any:
+    def text(self, bot: Bot | None, value: Any) -> Any:
         if not isinstance(value, str):
             return value
         value = URL.sub(HIDDEN_ADDRESS, API_AT.sub("Hummingbot API", value))
         for address in self.addresses:
             value = value.replace(address, HIDDEN_ADDRESS)
-        for account in sorted(self.previous.get(bot.id, ()), key=len, reverse=True):
+        for account in sorted(self.previous.get(getattr(bot, "id", None), ()), key=len,
+                              reverse=True):
             value = re.sub(rf"(?<![A-Za-z0-9_-]){re.escape(account)}(?![A-Za-z0-9_-])",
                            ANOTHER_ACCOUNT, value)
         return value
@@ -122,3 +123,13 @@ def viewer_redaction(user: User, bots: list[Bot],
     if user.is_admin:
         return None
     return ClientRedaction(previous_accounts(bots, events))
+
+
+def client_alert_payload(payload: dict[str, Any]) -> dict[str, Any]:
+    """An alert as a destination a client owns receives it: its detail (the bot's last error,
+    say) redacted as on the client's pages. Needs an app context (reads the bot's history)."""
+    if not isinstance(payload.get("detail"), str):
+        return payload
+    bot = db.session.get(Bot, payload["bot_id"]) if payload.get("bot_id") else None
+    redaction = ClientRedaction(previous_accounts([bot]) if bot is not None else {})
+    return {**payload, "detail": redaction.text(bot, payload["detail"])}

@@ -275,3 +275,34 @@ def test_hummingbots_text_cannot_ping_a_slack_channel(app, accounts, make_bot, r
     [body] = receiver.bodies("/s")
     assert "&lt;!channel&gt; see &lt;http://evil.example|the fix&gt; &amp; more" in body["text"]
     assert "<!channel>" not in body["text"]
+
+
+def test_a_clients_destination_gets_the_detail_as_its_pages_show_it(
+        app, accounts, make_bot, receiver, simulator):
+    """A deploy_failed alert quotes the bot's last error: the admin's destination gets it as
+    stored, a client's the redacted text (no Hummingbot API address, no previous account)."""
+    from dashboard.registry import update_bot
+    from tests.conftest import make_bot_data
+
+    address = simulator.url.split("//")[1]
+    ops = make(accounts, name="ops", kind="slack", target=receiver.url + "/ops")
+    own = service.save_destination({"name": "mine", "kind": "slack",
+                                    "target": receiver.url + "/client"}, accounts.client_a)
+    bot = make_bot(account_identifier="client_other")
+    update_bot(bot, make_bot_data(account_identifier="client_sharp"), "admin",
+               expected_version=bot.version)
+    for dest, user in ((ops, accounts.admin), (own, accounts.client_a)):
+        service.save_rule({"name": f"r{dest.id}", "conditions": ["deploy_failed"],
+                           "destination_id": dest.id}, user)
+    db.session.execute(sa.text(
+        "UPDATE bots SET display_status = 'deploy_failed', last_error = :e WHERE id = :i"),
+        {"i": bot.id, "e": f"Hummingbot API at {simulator.url} answered POST deploy with "
+                           "HTTP 500: bots/credentials/client_other is missing"})
+    db.session.commit()
+    evaluate(force=True)
+    drain(app)
+    [to_ops] = receiver.bodies("/ops")
+    [to_client] = receiver.bodies("/client")
+    assert address in to_ops["text"] and "client_other" in to_ops["text"]
+    assert address not in to_client["text"] and "client_other" not in to_client["text"]
+    assert "another account" in to_client["text"]

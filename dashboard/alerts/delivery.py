@@ -25,6 +25,7 @@ from datetime import timedelta
 from flask import Flask, current_app
 from sqlalchemy import text
 
+from ..disclosure import client_alert_payload
 from ..models import db
 from ..registry import utcnow
 from ..sealed import UnreadableSecret
@@ -87,13 +88,16 @@ def deliver(claimed: dict) -> str:
     permanent = False
     try:
         destination = db.session.get(AlertDestination, claimed["destination_id"])
+        payload = claimed["payload"]
         if destination is not None:
             db.session.expunge(destination)  # loaded, decrypted, kept past the rollback
+            if destination.account_identifier is not None:  # a client's: what its pages say
+                payload = client_alert_payload(payload)
         db.session.rollback()  # no transaction stays open during the send
         if destination is None or not destination.enabled:
             error, permanent = "the destination is disabled", True
         else:
-            senders.send(destination, claimed["payload"], claimed["key"], config)
+            senders.send(destination, payload, claimed["key"], config)
     except policy.PolicyError as exc:
         error, permanent = f"refused by the outbound policy: {exc}", True
     except UnreadableSecret:
