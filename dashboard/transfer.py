@@ -159,7 +159,7 @@ def plan_import(text: str | bytes) -> ImportPlan:
             problems.append(f"Entry {key!r} repeats bot id {fields.id!r}.")
             continue
         server = raw.get("server") or DEFAULT_SERVER
-        if server not in known_servers:
+        if not isinstance(server, str) or server not in known_servers:  # a list: unhashable
             problems.append(f"Entry {key!r} is on Hummingbot server {str(server)[:64]!r}, which "
                             "this dashboard does not know: add it first (flask servers add).")
             continue

@@ -134,6 +134,21 @@ def test_import_refuses_an_instance_name_hummingbot_would_not_give(app, login, i
     assert count_rows() == (0, 0)
 
 
+@pytest.mark.parametrize("server", [["default"], {"name": "default"}, 123, True, "\ud800",
+                                    "x" * 5000, "../default"])
+def test_import_refuses_a_server_that_is_no_server_name(app, login, server):
+    """Files name each bot's Hummingbot server (issue 14); a list or an object there was a
+    TypeError (a 500 on the web, a traceback in the CLI)."""
+    document = {"bots": [{**make_bot_data(), "config": {}, "server": server}]}
+    text = json.dumps(document)
+    with pytest.raises(ImportFileError, match="Hummingbot server"):
+        plan_import(text)
+    response = upload(login.as_admin(), text)
+    assert response.status_code == 422
+    assert "Hummingbot server" in response.get_data(as_text=True)
+    assert count_rows() == (0, 0)
+
+
 def test_import_keeps_a_good_instance_name(app):
     document = {"bots": [{**make_bot_data(), "config": {},
                           "instance_name": "pmm-btc-20260701-143012"}]}
