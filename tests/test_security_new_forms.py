@@ -106,3 +106,27 @@ def test_an_smtp_port_beyond_any_integer_is_a_field_error(login):
     assert response.status_code == 422
     assert "must be between 1 and 65535" in response.get_data(as_text=True)
     assert db.session.scalar(sa.select(sa.func.count()).select_from(AlertDestination)) == 0
+
+
+@pytest.mark.parametrize("allowed", [False, True])
+def test_production_adds_no_plain_http_server_unless_allowed(app, default, login, monkeypatch,
+                                                            allowed):
+    """Item 5's refusal of an http:// Hummingbot URL holds for servers added on the servers
+    page and with `flask servers add` too; http:// to this machine is always accepted."""
+    monkeypatch.setitem(app.config, "APP_ENV", "production")
+    monkeypatch.setitem(app.config, "HUMMINGBOT_ALLOW_HTTP", allowed)
+    admin = login.as_admin()
+    page = admin.post("/servers", data={"name": "eu", "base_url": "http://hb-eu.example:8000"})
+    edit = admin.post("/servers/default/edit", data={"base_url": "http://hb.example:8000"})
+    cli = app.test_cli_runner().invoke(args=[
+        "servers", "add", "asia", "http://hb-asia.example", "--password", "pw"])
+    if allowed:
+        assert (page.status_code, edit.status_code, cli.exit_code) == (302, 302, 0)
+    else:
+        assert (page.status_code, edit.status_code) == (422, 422)
+        assert "Use https://" in page.get_data(as_text=True)
+        assert "Use https://" in edit.get_data(as_text=True)
+        assert cli.exit_code != 0 and "https://" in cli.output
+        assert [name for name, *_ in _servers()] == ["default"]
+    assert admin.post("/servers", data={"name": "local", "base_url": "http://127.0.0.1:9"}) \
+        .status_code == 302
