@@ -348,3 +348,24 @@ def test_htmx_drops_an_answer_that_is_not_html(chromium, committed_app, migrated
         })""")
         context.close()
     assert result == "untouched"
+
+
+def test_text_a_client_types_into_alerts_is_inert_on_the_admins_page(app, login, accounts,
+                                                                     make_bot):
+    """Destination and rule names and mute reasons are another tenant's text on the admin's
+    /alerts: escaped, and under hx-disable like Hummingbot's."""
+    from dashboard.alerts import service
+
+    make_bot(id=VICTIM, name=VICTIM)
+    payload = markup(VICTIM, OTHERS)[1][:80]  # '<form hx-post="/bots/sharp_mm1/deploy" ...'
+    destination = service.save_destination(
+        {"name": payload, "kind": "slack", "target": "http://127.0.0.1:9/hook"},
+        accounts.client_a)
+    service.save_rule({"name": payload, "conditions": ["crashed"],
+                       "destination_id": destination.id}, accounts.client_a)
+    service.create_mute({"bot_id": VICTIM, "minutes": "60", "reason": payload}, accounts.client_a)
+    page = login.as_admin().get("/alerts")
+    assert page.status_code == 200
+    found = _payload_texts(Tree(page.get_data(as_text=True)))
+    assert len(found) >= 3
+    assert [text for text, inert in found if not inert] == []
