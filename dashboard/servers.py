@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 from flask import Flask
 from sqlalchemy import func, select, text, update
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from .config import plain_http_to_another_host
 from .models import Bot, HummingbotServer, db
@@ -232,7 +232,11 @@ def add_server(name: str, base_url: str, username: str = "", password: str = "",
     server = HummingbotServer(name=name, base_url=base_url, username=username or None,
                               password=password or None, extra_headers=extra_headers or None)
     db.session.add(server)
-    db.session.commit()
+    try:
+        db.session.commit()
+    except IntegrityError:  # a parallel add of the same name won; the unique index decides
+        db.session.rollback()
+        raise ValidationError({"name": "A server with this name exists already."}) from None
     _changed()
     log.info("hummingbot server added: %s", name)  # never the URL's secrets or credentials
     return server

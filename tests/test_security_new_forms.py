@@ -10,6 +10,8 @@ import sqlalchemy as sa
 from dashboard import servers
 from dashboard.alerts.models import AlertDestination, AlertMute
 from dashboard.models import HummingbotServer, db
+from tests.concurrency import run_together
+from tests.conftest import Login
 
 DEEP = "[" * 50_000 + "]" * 50_000
 BAD_SERVER_FIELDS = {
@@ -130,3 +132,15 @@ def test_production_adds_no_plain_http_server_unless_allowed(app, default, login
         assert [name for name, *_ in _servers()] == ["default"]
     assert admin.post("/servers", data={"name": "local", "base_url": "http://127.0.0.1:9"}) \
         .status_code == 302
+
+
+def test_eight_parallel_adds_of_one_server_name_never_500(committed_app, accounts):
+    """Like item 3's parallel archives: one add wins, the others are told the name is taken
+    (before: 500 from the unique index for those past the name check at the same moment)."""
+    clients = [Login(committed_app.test_client(), accounts).as_admin() for _ in range(8)]
+    form = {"name": "eu", "base_url": "http://127.0.0.1:9/"}
+    statuses = run_together(8, lambda i: clients[i].post("/servers", data=form).status_code)
+    assert sorted(statuses) == [302] + [422] * 7, statuses
+    with committed_app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(HummingbotServer)
+                                 .where(HummingbotServer.name == "eu")) == 1
