@@ -69,3 +69,41 @@ def test_a_newly_seen_bot_gets_its_earlier_runs_once(app, make_bot, simulator):
     earliest_raw = db.session.scalar(sa.text(
         "SELECT min(at) FROM performance_points WHERE bot_id = 'old-timer' AND resolution = 0"))
     assert earliest_raw == now - timedelta(minutes=180)
+
+
+def test_a_hostile_history_is_skipped_row_by_row_and_never_breaks_the_pass(
+        app, make_bot, simulator):
+    """Hummingbot's stored history is its text (issue 10 item 1): NaN and Infinity figures
+    (JSON that PostgreSQL's jsonb refuses) and a timestamp before year 1 in UTC made the
+    maintenance pass raise, every pass, for every bot after it. Such rows are skipped; the
+    good ones still count."""
+    simulator.advance(0)
+    live = simulator.seed_bot("old-timer", controllers=["c1"], timestamped=True)
+    now = utcnow().replace(microsecond=0)
+    for minutes in range(120, 60, -5):
+        simulator.advance(300)
+        simulator.state.dump_performance(at=now - timedelta(minutes=minutes))
+    good = list(simulator.state._performance_dumps)
+    for value in (float("nan"), float("inf"), float("-inf")):
+        row = {**good[-1], "timestamp": (now - timedelta(minutes=62)).isoformat() + "+00:00"}
+        row["performance"] = {**row["performance"], "global_pnl_quote": value}
+        simulator.state._performance_dumps.append(row)
+    simulator.state._performance_dumps.append(
+        {**good[-1], "timestamp": "0001-01-01T00:00:00+14:00"})
+
+    bot = make_bot(id="old-timer", name="old-timer", status="running")
+    bot.instance_name = live
+    db.session.commit()
+    simulator.advance(120)
+    assert record_samples(hummingbot().feed.snapshot(record=False), now=now).ran
+
+    report = maintain(now, force=True)
+    assert report.backfilled == 1
+    assert maintain(now + timedelta(minutes=10), force=True).backfilled == 0
+    stored = db.session.execute(sa.text(
+        "SELECT count(*), bool_and(global_pnl = global_pnl AND abs(global_pnl) < 1e300) "
+        "FROM performance_points WHERE bot_id = 'old-timer'")).one()
+    assert stored[0] > 0 and stored[1]
+    assert db.session.scalar(sa.text(
+        "SELECT min(started_at) FROM performance_segments WHERE bot_id = 'old-timer'")) \
+        == now - timedelta(minutes=120)

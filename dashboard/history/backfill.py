@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections import defaultdict
 from datetime import UTC, datetime
 
@@ -36,6 +37,7 @@ log = logging.getLogger(__name__)
 
 PER_PASS = 5  # instances per maintenance pass
 MAX_PAGES = 20  # of 1,000 snapshots: about 70 days of one controller
+MAX_FIGURE = 1e18  # past any real PnL or volume: differences and sums of figures stay finite
 REPORT_KEYS = {"realized": "realized_pnl_quote", "unrealized": "unrealized_pnl_quote",
                "global_pnl": "global_pnl_quote", "volume": "volume_traded"}
 
@@ -109,18 +111,19 @@ def _fetch(client, instance: str, first_live: datetime) -> list[tuple[datetime, 
         if cursor is None:
             break
     found = []
-    for row in rows:
+    for row in rows:  # Hummingbot's data: a row that is not sound is skipped, not fatal
         try:
             at = datetime.fromisoformat(str(row.get("timestamp")))
-        except ValueError:
+            at = at.astimezone(UTC).replace(tzinfo=None) if at.tzinfo else at
+        except (ValueError, OverflowError):  # 0001-01-01T00:00+14:00 is before year 1 in UTC
             continue
-        at = at.astimezone(UTC).replace(tzinfo=None) if at.tzinfo else at
         report = row.get("performance")
         if at >= first_live or not isinstance(report, dict) or not report:
             continue
         figures = {m: report.get(key) for m, key in REPORT_KEYS.items()}
-        if all(isinstance(v, int | float) and not isinstance(v, bool)
-               for v in figures.values()):
+        # NaN and Infinity parse as floats, but jsonb (and any sum) refuses them.
+        if all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+               and abs(v) < MAX_FIGURE for v in figures.values()):
             found.append((at, str(row.get("controller_id") or ""), figures))
     return sorted(found, key=lambda r: (r[0], r[1]))
 
