@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from flask import abort, g
 from sqlalchemy import func, select
@@ -195,7 +195,7 @@ class ShownAlert:
     bot_id: str | None
     condition: str
     state: str
-    since: object
+    since: datetime
     detail: str | None
 
 
