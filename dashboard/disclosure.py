@@ -69,18 +69,19 @@ class ClientRedaction:
                            ANOTHER_ACCOUNT, value)
         return value
 
-    def _walk(self, bot: Bot, value: Any) -> Any:
+    def data(self, bot: Bot, value: Any) -> Any:
+        """Every string in a JSON-like value redacted (keys kept)."""
         if isinstance(value, dict):
-            return {key: self._walk(bot, item) for key, item in value.items()}
+            return {key: self.data(bot, item) for key, item in value.items()}
         if isinstance(value, list):
-            return [self._walk(bot, item) for item in value]
+            return [self.data(bot, item) for item in value]
         return self.text(bot, value)
 
     def event(self, bot: Bot, event: BotEvent) -> ShownEvent:
         actor = event.actor if event.actor in AUTOMATIC_ACTORS else OPERATOR
         return ShownEvent(occurred_at=event.occurred_at, action=event.action, actor=actor,
                           from_status=event.from_status, to_status=event.to_status,
-                          details=self._walk(bot, event.details or {}))
+                          details=self.data(bot, event.details or {}))
 
     def bot_fields(self, bot: Bot, data: dict[str, Any]) -> dict[str, Any]:
         return {**data, "last_error": self.text(bot, data.get("last_error"))}

@@ -16,7 +16,7 @@ from typing import Any
 from flask_login import current_user
 from sqlalchemy import select
 
-from .disclosure import AUTOMATIC_ACTORS, OPERATOR
+from .disclosure import AUTOMATIC_ACTORS, OPERATOR, viewer_redaction
 from .models import Bot, BotVersion, User, db
 from .registry import EDITABLE_FIELDS, update_bot
 
@@ -105,11 +105,20 @@ def stored_versions(bot: Bot) -> list[BotVersion]:
         select(BotVersion).where(BotVersion.bot_id == bot.id).order_by(BotVersion.version)))
 
 
+def shown_definitions(bot: Bot, sources: list[Bot | BotVersion],
+                      user: User | None = None) -> list[dict[str, Any]]:
+    """Definitions as this user may read them: a client never sees the accounts the bot
+    belonged to before (disclosure's rule; one query, clients only)."""
+    fields = [definition(source) for source in sources]
+    redaction = viewer_redaction(user or current_user, [bot])
+    return fields if redaction is None else [redaction.data(bot, f) for f in fields]
+
+
 def versions(bot: Bot, user: User | None = None) -> list[VersionView]:
     """Every version, newest (the current definition) first, each with what its successor
     changed."""
     stored = stored_versions(bot)
-    fields = [definition(v) for v in stored] + [definition(bot)]
+    fields = shown_definitions(bot, [*stored, bot], user)
     views = [VersionView(v.version, fields[i], False, v.replaced_at,
                          shown_actor(v.replaced_by, user), diff(fields[i], fields[i + 1]))
              for i, v in enumerate(stored)]

@@ -17,6 +17,7 @@ from .versions import (
     get_version,
     restore_version,
     shown_actor,
+    shown_definitions,
     to_json,
     versions,
 )
@@ -47,9 +48,9 @@ def show(bot_id: str, number: int):
     stored = None if number == bot.version else get_version(bot, number)
     if stored is None and number != bot.version:
         abort(404)
-    fields = definition(stored or bot)
+    fields, current = shown_definitions(bot, [stored or bot, bot])
     return render_template("bots/version.html", bot=bot, number=number, fields=fields,
-                           stored=stored, changes=diff(fields, definition(bot)))
+                           stored=stored, changes=diff(fields, current))
 
 
 @bp.route("/bots/<bot_id>/versions/<int:number>/restore", methods=["POST"])

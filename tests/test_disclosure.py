@@ -103,3 +103,19 @@ def test_open_alerts_quote_the_last_error_redacted_for_clients(app, login, make_
         assert "Hummingbot API is unreachable" in detail and "another account" in detail, path
         assert address not in client and "client_other" not in client, path
         assert address in admin.split('class="alert-detail"', 1)[1], path
+
+
+def test_versions_never_show_a_client_the_account_a_bot_was_moved_from(app, login, make_bot):
+    """The versions pages and their JSON (added since the review) list every earlier
+    definition, account included: for the new client that account reads "another account",
+    in the versions, the diffs and the JSON; admins see it."""
+    bot = make_bot(account_identifier="client_other",
+                   config='{"note": "credentials of client_other"}')
+    update_bot(bot, make_bot_data(account_identifier="client_sharp"), "admin",
+               expected_version=bot.version)
+    for path in ("/bots/pmm-btc/versions", "/bots/pmm-btc/versions/1",
+                 "/api/bots/pmm-btc/versions"):
+        admin, client = _pages(login, path)
+        assert "client_other" in admin, path
+        assert "client_other" not in client and "another account" in client, path
+        assert "client_sharp" in client, path
