@@ -262,6 +262,60 @@ def test_a_slow_destination_does_not_hold_up_another(committed_app, accounts, re
         slow.stop()
 
 
+def statuses(dest_id) -> list[str]:
+    db.session.rollback()  # a fresh snapshot: the workers commit on their own connections
+    return list(db.session.scalars(sa.select(AlertDelivery.status).where(
+        AlertDelivery.destination_id == dest_id).order_by(AlertDelivery.id)))
+
+
+def test_two_held_sends_do_not_take_both_workers(committed_app, accounts, receiver):
+    """ALERT_WORKERS=2 and a destination that hangs: its first message holds one worker, its
+    second waits for that slot, and every message of another destination, queued after them,
+    is delivered meanwhile by the other worker."""
+    from tests.alert_receivers import Receiver
+
+    release = threading.Event()
+    slow = Receiver()
+    slow.behaviour.hold = release
+    slow.start()
+    runner = threading.Thread(target=delivery.run_pending, args=(committed_app, 2))
+    try:
+        with committed_app.app_context():
+            committed_app.config["ALERT_SEND_TIMEOUT"] = 20
+            stuck = make(accounts, kind="slack", target=slow.url + "/slow", name="slow")
+            fast = make(accounts, kind="slack", target=receiver.url + "/fast", name="fast")
+            for dest in (stuck, stuck, fast, fast, fast):  # the held ones first in line
+                service.test_send(dest.id, accounts.admin)
+            runner.start()
+            for _ in range(200):
+                if statuses(fast.id) == ["delivered"] * 3:
+                    break
+                time.sleep(0.05)
+            assert statuses(fast.id) == ["delivered"] * 3, "both workers waited on the slow one"
+            assert len(receiver.bodies("/fast")) == 3
+            assert statuses(stuck.id) == ["sending", "pending"]  # one held, one waiting
+            assert slow.received == []
+            release.set()
+            runner.join(60)
+            assert not runner.is_alive()
+            assert statuses(stuck.id) == ["delivered", "delivered"]
+            assert len(slow.bodies("/slow")) == 2
+    finally:
+        release.set()
+        if runner.is_alive():
+            runner.join(60)
+        slow.stop()
+
+
+def test_destination_slots_cap_each_destination():
+    slots = delivery.DestinationSlots.for_workers(3)
+    assert slots.take(1) and slots.take(1) and not slots.take(1)
+    assert slots.take(2) and slots.full() == [1]
+    slots.give(1)
+    assert slots.full() == [] and slots.take(1)
+    assert delivery.DestinationSlots.for_workers(1).cap == 1  # one worker still sends
+
+
 def test_hummingbots_text_cannot_ping_a_slack_channel(app, accounts, make_bot, receiver):
     dest = make(accounts, kind="slack", target=receiver.url + "/s")
     bot = make_bot()

@@ -10,8 +10,11 @@ again. So a message is delivered at least once: a receiver drops a duplicate by 
 idempotency key (header and payload). A worker finishes a row only if it still holds the
 claim it made (same attempt number), so a late worker never overwrites a newer claim.
 
-Each claim is one message: a slow destination holds one worker for at most its timeout,
-never the others, and never a page (pages only insert rows).
+Each claim is one message: a slow destination holds one worker for at most its timeout, and
+never a page (pages only insert rows). A pool of workers (one per process) has at most all its
+workers but one sending to one destination (DestinationSlots): a claim passes over the messages
+of a destination at its cap, so a destination that hangs until the timeout never holds every
+worker while other destinations' messages wait.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import logging
 import random
 import threading
 import time
+from collections import Counter
 from datetime import timedelta
 
 from flask import Flask, current_app
@@ -43,6 +47,7 @@ CLAIM = text("""
         SELECT id FROM alert_deliveries
         WHERE status IN ('pending', 'sending') AND next_attempt_at <= :now
           AND (status = 'pending' OR locked_until < :now)
+          AND destination_id <> ALL(:skip)
         ORDER BY next_attempt_at, id
         LIMIT 1 FOR UPDATE SKIP LOCKED)
     RETURNING id, destination_id, event, CAST(idempotency_key AS text), payload, attempts
@@ -68,15 +73,53 @@ def backoff(attempts: int, base: float) -> float:
     return delay * (1 + random.random() / 4)  # noqa: S311 - jitter, not a secret
 
 
-def claim() -> dict | None:
-    """The next due delivery, now `sending` under a lease, committed; None when none is due."""
-    now = utcnow()
+class DestinationSlots:
+    """Sends in flight per destination in this pool, at most `cap` each: a worker passes over
+    the messages of a destination at its cap (a slow one then holds `cap` workers, not all)."""
+
+    def __init__(self, cap: int):
+        self.cap = max(1, cap)
+        self._lock = threading.Lock()
+        self._busy: Counter[int] = Counter()
+
+    @classmethod
+    def for_workers(cls, workers: int) -> DestinationSlots:
+        return cls(workers - 1)  # all but one: at least one worker stays for the others
+
+    def full(self) -> list[int]:
+        with self._lock:
+            return [key for key, n in self._busy.items() if n >= self.cap]
+
+    def take(self, destination_id: int) -> bool:
+        with self._lock:
+            if self._busy[destination_id] >= self.cap:
+                return False
+            self._busy[destination_id] += 1
+            return True
+
+    def give(self, destination_id: int) -> None:
+        with self._lock:
+            self._busy[destination_id] -= 1
+            if self._busy[destination_id] <= 0:
+                del self._busy[destination_id]
+
+
+def claim(slots: DestinationSlots | None = None) -> dict | None:
+    """The next due delivery whose destination has a free slot, now `sending` under a lease,
+    committed, its slot taken (the caller gives it back); None when none is due."""
     lease = current_app.config.get("ALERT_LEASE_SECONDS", 60.0)
-    row = db.session.execute(CLAIM, {"now": now,
-                                     "lease_until": now + timedelta(seconds=lease)}).first()
+    while True:  # again only when another thread filled that destination's slots meanwhile
+        now = utcnow()
+        skip = slots.full() if slots is not None else []
+        row = db.session.execute(CLAIM, {"now": now, "skip": skip,
+                                         "lease_until": now + timedelta(seconds=lease)}).first()
+        if row is None:
+            db.session.rollback()
+            return None
+        if slots is None or slots.take(row[1]):
+            break
+        db.session.rollback()  # the claim is undone: the row stays as it was
     db.session.commit()
-    if row is None:
-        return None
     return dict(zip(("id", "destination_id", "event", "key", "payload", "attempts"), row,
                     strict=True))
 
@@ -127,20 +170,28 @@ def deliver(claimed: dict) -> str:
     return status
 
 
-def work_once(app: Flask) -> bool:
-    """Claim and send one delivery; False when none was due."""
+def work_once(app: Flask, slots: DestinationSlots | None = None) -> bool:
+    """Claim and send one delivery; False when none was due (or none with a free slot)."""
     with app.app_context():
-        claimed = claim()
+        claimed = claim(slots)
         if claimed is None:
             return False
-        deliver(claimed)
+        try:
+            deliver(claimed)
+        finally:
+            if slots is not None:
+                slots.give(claimed["destination_id"])
     return True
 
 
 def run_pending(app: Flask, workers: int = 2) -> None:
-    """Send every due delivery with `workers` threads and return (tests, the CLI)."""
+    """Send every due delivery with `workers` threads and return (tests, the CLI). A thread
+    that finds only messages of destinations at their cap ends; the threads sending to those
+    destinations go on with them."""
+    slots = DestinationSlots.for_workers(workers)
+
     def loop() -> None:
-        while work_once(app):
+        while work_once(app, slots):
             pass
 
     threads = [threading.Thread(target=loop, name=f"alerts-{n}") for n in range(workers)]
@@ -158,6 +209,7 @@ class Workers:
         self.count = app.config["ALERT_WORKERS"]
         self.poll = app.config["ALERT_POLL_SECONDS"]
         self.event = threading.Event()
+        self.slots = DestinationSlots.for_workers(self.count)
 
     def start(self) -> None:
         for n in range(self.count):
@@ -170,7 +222,7 @@ class Workers:
     def _loop(self, leads: bool) -> None:
         while True:
             try:
-                while work_once(self.app):
+                while work_once(self.app, self.slots):
                     if leads:
                         self.event.set()  # more may be due: the others help
             except Exception:  # keep the worker alive whatever one pass hit
@@ -188,6 +240,7 @@ def run_forever(app: Flask, threads: int) -> None:
     """A delivery process of its own (`flask alerts work`): `threads` workers until killed."""
     pool = Workers(app)
     pool.count = threads
+    pool.slots = DestinationSlots.for_workers(threads)
     pool.start()
     threading.Event().wait()
 
