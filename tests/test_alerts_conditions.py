@@ -250,6 +250,48 @@ def test_mutes_hold_messages_until_they_end(app, accounts, make_bot, receiver, s
     assert [d.event for d in deliveries()] == ["fired"]  # still broken after the mute
 
 
+def test_a_mute_silences_repeats_but_not_the_resolved_message_of_a_told_alert(
+        app, accounts, make_bot, receiver):
+    """Told it fired, then muted (someone is on it): no repeat during the mute, but when the
+    bot recovers the destination hears so, mute or not: it would otherwise believe the bot is
+    still down. Once, to the destinations that were told."""
+    now = utcnow()
+    bot = make_bot()
+    told = destination(accounts, receiver.url + "/told", name="told")
+    rule(accounts, told, ["crashed"], repeat_seconds="60")
+    set_bot(bot.id, display_status="crashed")
+    evaluate(now=now, force=True)
+    assert [d.event for d in deliveries()] == ["fired"]
+    late = destination(accounts, receiver.url + "/late", name="late")
+    rule(accounts, late, ["crashed"])  # routed after the fired message: never told
+    mute = service.create_mute({"minutes": "60", "bot_id": bot.id}, accounts.admin)
+    evaluate(now=now + timedelta(minutes=5), force=True)
+    assert [d.event for d in deliveries()] == ["fired"]  # no repeat, nothing to `late`
+    set_bot(bot.id, display_status="running")
+    evaluate(now=now + timedelta(minutes=10), force=True)
+    assert [a.state for a in alerts()] == ["resolved"]
+    assert [(d.event, d.destination_id) for d in deliveries()] == \
+        [("fired", told.id), ("resolved", told.id)]
+    evaluate(now=mute.until + timedelta(seconds=1), force=True)
+    assert len(deliveries()) == 2
+
+
+def test_an_alert_that_began_and_ended_inside_a_mute_tells_nobody(app, accounts, make_bot,
+                                                                  receiver):
+    now = utcnow()
+    bot = make_bot()
+    dest = destination(accounts, receiver.url)
+    rule(accounts, dest, ["crashed"])
+    mute = service.create_mute({"minutes": "30", "bot_id": bot.id}, accounts.admin)
+    set_bot(bot.id, display_status="crashed")
+    evaluate(now=now, force=True)
+    set_bot(bot.id, display_status="running")
+    evaluate(now=now + timedelta(minutes=1), force=True)
+    evaluate(now=mute.until + timedelta(seconds=1), force=True)
+    assert [a.state for a in alerts()] == ["resolved"]
+    assert deliveries() == []
+
+
 def test_a_mute_of_another_bot_or_account_does_not_hold_messages(app, accounts, make_bot,
                                                                   receiver):
     bot = make_bot()

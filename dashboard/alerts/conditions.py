@@ -15,8 +15,12 @@ once per ALERT_EVALUATE_SECONDS, in a fixed number of statements whatever the fl
    (each route's repeat interval), in the same statement as `last_notified_at`.
 
 The whole pass is one transaction: an alert's transition and its outbox rows commit together
-or not at all. Mutes (a bot, an account, or everything, until a time) silence steps 4 and 6;
-a fired message held back by a mute goes out when the mute ends if the condition still holds.
+or not at all. Mutes (a bot, an account, or everything, until a time) silence step 6: no
+`fired` or `repeat` message while one covers the alert; a fired message held back goes out
+when the mute ends if the condition still holds. Step 4 is not muted: a `resolved` message
+goes only to destinations that were told the alert fired, and closes what they were told (a
+mute is there to stop new noise, not to leave someone believing a bot is still down). An
+alert that began and ended inside a mute told nobody, so it sends nothing.
 """
 
 from __future__ import annotations
@@ -190,7 +194,6 @@ RESOLVE = text("""
         FROM a JOIN told t ON t.alert_id = a.id
         JOIN alert_destinations d ON d.id = t.destination_id AND d.enabled
         LEFT JOIN bots b ON b.id = a.bot_id
-        WHERE NOT """ + MUTED + """
         RETURNING 1
     )
     SELECT (SELECT count(*) FROM a), (SELECT count(*) FROM queued)
