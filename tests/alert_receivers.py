@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import random
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
@@ -42,7 +43,7 @@ class Behaviour:
 
 
 class Receiver:
-    def __init__(self):
+    def __init__(self, tls: ssl.SSLContext | None = None):
         self.received: list[Received] = []
         self.behaviour = Behaviour()
         self._lock = threading.Lock()
@@ -82,6 +83,8 @@ class Receiver:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
+        if tls is not None:  # HTTPS: a handshake the client refuses is dropped by accept
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     @property

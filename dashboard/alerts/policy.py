@@ -1,9 +1,11 @@
 """Where alert messages may go: so a destination is no door into the dashboard's own network.
 
 Checked when a destination is saved AND before every send (a name may resolve elsewhere by
-then). Always refused: link-local addresses (169.254.0.0/16, fe80::/10) and the cloud metadata
-endpoints (169.254.169.254, fd00:ec2::254, metadata.google.internal), unspecified, multicast
-and reserved addresses. Refused unless allowed: plain http (ALERTS_ALLOW_HTTP, allowed outside
+then); the send then connects to the addresses checked here, never resolving the name again
+(pinned.py: no DNS rebinding between the check and the connection). Always refused:
+link-local addresses (169.254.0.0/16, fe80::/10) and the cloud metadata endpoints
+(169.254.169.254, fd00:ec2::254, metadata.google.internal), unspecified, multicast and
+reserved addresses. Refused unless allowed: plain http (ALERTS_ALLOW_HTTP, allowed outside
 production), this machine (ALERTS_ALLOW_LOOPBACK, for tests and development) and private
 networks (ALERTS_ALLOW_PRIVATE, allowed outside production). Senders never follow redirects.
 """
@@ -31,7 +33,8 @@ def resolve(host: str, port: int) -> list[str]:
         found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
         raise PolicyError(f"the host {host} does not resolve") from exc
-    return sorted({info[4][0] for info in found})
+    # The resolver's order (RFC 6724 preference), without repeats: the send tries them so.
+    return list(dict.fromkeys(info[4][0] for info in found))
 
 
 def check_address(address: str, config: Mapping) -> None:
@@ -69,8 +72,9 @@ def check_host(host: str, port: int, config: Mapping,
     return addresses
 
 
-def check_url(url: str, config: Mapping, resolver: Resolver = resolve) -> None:
-    """A webhook (or Telegram API) URL: https (or allowed http), a host that passes."""
+def check_url(url: str, config: Mapping, resolver: Resolver = resolve) -> list[str]:
+    """A webhook (or Telegram API) URL: https (or allowed http), a host that passes; returns
+    the host's checked addresses (the only ones a send may connect to)."""
     try:
         parts = urlsplit((url or "").strip())
         port = parts.port
@@ -85,4 +89,5 @@ def check_url(url: str, config: Mapping, resolver: Resolver = resolve) -> None:
         raise PolicyError("credentials in the URL are not allowed")
     if not parts.hostname:
         raise PolicyError("the URL has no host")
-    check_host(parts.hostname, port or (443 if scheme == "https" else 80), config, resolver)
+    return check_host(parts.hostname, port or (443 if scheme == "https" else 80), config,
+                      resolver)

@@ -1,10 +1,11 @@
 """One message to one destination: the JSON webhook (HMAC-signed), Slack- and Discord-compatible
 webhooks, Telegram's Bot API `sendMessage`, and email over SMTP.
 
-Every send is checked against the outbound policy first (policy.py), uses short timeouts and
-never follows a redirect. A failure raises SendError with a reason that names no secret: the
-webhook URL and the Telegram bot token are secrets (the URL carries the token), so errors are
-described by their kind and status code, never by the library's text, which quotes the URL.
+Every send is checked against the outbound policy first (policy.py) and connects only to the
+addresses it checked (pinned.py), uses short timeouts and never follows a redirect. A failure
+raises SendError with a reason that names no secret: the webhook URL and the Telegram bot
+token are secrets (the URL carries the token), so errors are described by their kind and
+status code, never by the library's text, which quotes the URL.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any
 
 import requests
 
-from . import policy
+from . import pinned, policy
 
 CONDITION_LABELS = {
     "missing": "missing (Hummingbot no longer reports it)",
@@ -83,12 +84,13 @@ def signature(secret: str, timestamp: str, body: bytes) -> str:
 
 
 def _post(url: str, body: bytes, headers: dict[str, str], config: Mapping) -> None:
-    policy.check_url(url, config)  # at send time too: DNS may have changed since it was saved
+    # At send time too (DNS may have changed since it was saved), and only to what it checked.
+    addresses = policy.check_url(url, config)
     timeout = config.get("ALERT_SEND_TIMEOUT", 5.0)
     _QUIET.sending.on = True
     try:
-        response = requests.post(url, data=body, headers=headers, timeout=(timeout, timeout),
-                                 allow_redirects=False)
+        response = pinned.post(url, addresses, data=body, headers=headers,
+                               timeout=(timeout, timeout), allow_redirects=False)
     except requests.Timeout:
         raise SendError("timed out") from None
     except requests.ConnectionError:
@@ -148,7 +150,7 @@ def send_telegram(destination, payload: dict, key: str, config: Mapping) -> None
 def send_email(destination, payload: dict, key: str, config: Mapping) -> None:
     settings = destination.settings or {}
     host, port = settings.get("host", ""), int(settings.get("port") or 587)
-    policy.check_host(host, port, config)
+    addresses = policy.check_host(host, port, config)
     message = EmailMessage()
     message["From"] = settings.get("from", "")
     message["To"] = settings.get("to", "")
@@ -160,7 +162,7 @@ def send_email(destination, payload: dict, key: str, config: Mapping) -> None:
     message.set_content(text)
     timeout = config.get("ALERT_SEND_TIMEOUT", 5.0)
     try:
-        with smtplib.SMTP(host, port, timeout=timeout) as smtp:
+        with pinned.PinnedSMTP(host, port, addresses, timeout) as smtp:
             if settings.get("starttls", True):
                 smtp.starttls(context=ssl.create_default_context())
             if settings.get("username"):
