@@ -31,8 +31,9 @@ class ScriptedDNS:
         self.answers: dict[str, list[str]] = {}
         self.lookups: list[str] = []
 
-    def script(self, name: str, *addresses: str) -> None:
-        self.answers[name] = list(addresses)
+    def script(self, name: str, *answers: str | tuple[str, ...]) -> None:
+        """Each answer: an address, or several (one record set)."""
+        self.answers[name] = [(a,) if isinstance(a, str) else a for a in answers]
 
     def __call__(self, host, port, family=0, type=0, proto=0, flags=0):
         name = host.decode() if isinstance(host, bytes) else host
@@ -40,9 +41,9 @@ class ScriptedDNS:
             return self.real(host, port, family, type, proto, flags)
         self.lookups.append(name)
         queue = self.answers[name]
-        address = queue.pop(0) if len(queue) > 1 else queue[0]
+        answer = queue.pop(0) if len(queue) > 1 else queue[0]
         return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "",
-                 (address, int(port or 0)))]
+                 (address, int(port or 0))) for address in answer]
 
 
 @pytest.fixture
@@ -109,6 +110,17 @@ def test_the_send_keeps_the_name_and_connects_to_the_checked_address(
     assert row.status == "delivered"
     [got] = receiver.received
     assert got.headers["Host"] == f"{NAME}:{port}" and got.path == "/hook"
+
+
+def test_a_checked_address_that_refuses_gives_way_to_the_next(app, accounts, receiver, dns,
+                                                              policy):
+    """Two records, both checked: nobody listens on 127.0.0.2, the receiver on 127.0.0.1."""
+    port = receiver.server.server_address[1]
+    dns.script(NAME, ("127.0.0.2", "127.0.0.1"))
+    send_test(accounts, kind="slack", target=f"http://{NAME}:{port}/hook")
+    drain(app)
+    [row] = rows()
+    assert row.status == "delivered" and len(receiver.received) == 1
 
 
 def certificate_for(name: str, directory) -> tuple[str, str]:

@@ -32,15 +32,15 @@ class _Pinned:
 
     def _new_conn(self) -> socket.socket:
         failure: OSError | None = None
-        for address in self.pinned:
+        for address in self.pinned:  # the next one when one fails, as urllib3 does
             try:
                 return connection.create_connection(
                     (address, self.port), self.timeout, source_address=self.source_address,
                     socket_options=self.socket_options)
-            except TimeoutError as exc:
-                raise ConnectTimeoutError(self, "connect timed out") from exc
             except OSError as exc:
                 failure = exc
+        if isinstance(failure, TimeoutError):
+            raise ConnectTimeoutError(self, "connect timed out") from failure
         raise NewConnectionError(self, "could not connect") from failure
 
 
@@ -49,7 +49,7 @@ class PinnedAdapter(HTTPAdapter):
 
     def __init__(self, addresses: Sequence[str]):
         self.addresses = tuple(addresses)
-        super().__init__(max_retries=0)
+        super().__init__()
 
     def init_poolmanager(self, *args, **kwargs) -> None:
         super().init_poolmanager(*args, **kwargs)
