@@ -230,7 +230,13 @@ def open_alerts_for_account(account: str, user) -> list[tuple[object, str | None
 
 def firing_count(user) -> int:
     """The header's bell: one COUNT per request at most (the desktop links and the phone menu
-    both show it)."""
+    both show it), none when the page already read it (remember_firing_count)."""
     if "firing_alerts" not in g:
         g.firing_alerts = service.open_alert_count(user)
     return g.firing_alerts
+
+
+def remember_firing_count(count: int) -> None:
+    """The bell's count for an admin, read by a page with its other figures in one statement
+    (history/services.page_state): the header then asks the database nothing more."""
+    g.firing_alerts = count

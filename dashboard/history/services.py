@@ -14,7 +14,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import bindparam, text
+from sqlalchemy import String, bindparam, text
 
 from ..models import Bot, db
 from ..status import TRADING
@@ -119,15 +119,50 @@ def bot_series(bot_id: str, rng: Range, now: datetime) -> Series:
     return series
 
 
-HISTORY_STATE = text("SELECT sampled_at, maintained_at FROM performance_clock WHERE id = 1")
+@dataclass(frozen=True)
+class PageState:
+    """A history page's small per-request figures, read in one statement (page_state)."""
+
+    # (sampled_at, maintained_at): when the fleet was last sampled and last pruned or
+    # backfilled. Both are written in the same transaction as the rows they change
+    # (sampling.py, retention.py), so a cached chart keyed by them is never older than the
+    # table, in any process.
+    history: tuple
+    generation: int  # bot_changes: any change to `bots` bumps it (rows_cache.py)
+    firing: int | None  # firing alerts, for an admin's bell (None: not asked)
+    counts: dict[str, int] | None  # account_counts() of `account` (None: not asked)
 
 
-def history_state() -> tuple:
-    """What every history figure depends on besides the clock: when the fleet was last
-    sampled and last pruned or backfilled. Both are written in the same transaction as the
-    rows they change (sampling.py, retention.py), so a cached chart keyed by them is never
-    older than the table, in any process."""
-    return tuple(db.session.execute(HISTORY_STATE).one_or_none() or ())
+# Subqueries, not joins: each is one index or single-row read, and asking for none of the
+# optional parts costs nothing (CASE does not evaluate them). The firing count is the admins'
+# (alerts/service.open_alert_count with no scope): only admins have a bell.
+PAGE_STATE = text("""
+    SELECT c.sampled_at, c.maintained_at,
+           (SELECT generation FROM bot_changes WHERE id = 1),
+           CASE WHEN :firing THEN (SELECT count(*) FROM alerts WHERE state = 'firing') END,
+           a.bots, a.running, a.attention
+    FROM (SELECT 1) AS one
+    LEFT JOIN performance_clock c ON c.id = 1
+    LEFT JOIN LATERAL (
+        SELECT count(*) FILTER (WHERE archived_at IS NULL) AS bots,
+               count(*) FILTER (WHERE archived_at IS NULL
+                                AND display_status = ANY(:trading)) AS running,
+               count(*) FILTER (WHERE needs_attention) AS attention
+        FROM bots WHERE account_identifier = :account
+    ) a ON :account IS NOT NULL
+""").bindparams(bindparam("account", type_=String))
+
+
+def page_state(*, firing: bool, account: str | None = None) -> PageState:
+    """The history state, the bots' generation, and on demand the admins' firing count and an
+    account's counts (definitions, trading, needing attention, by the badge the list shows:
+    the stored `display_status` and `needs_attention`; an archived bot that still runs counts
+    there too), in one statement: each was one statement of its own per page."""
+    row = db.session.execute(PAGE_STATE, {"firing": firing, "account": account,
+                                          "trading": list(TRADING)}).one()
+    counts = None if account is None else {"bots": row[4] or 0, "running": row[5] or 0,
+                                           "attention": row[6] or 0}
+    return PageState(history=(row[0], row[1]), generation=row[2], firing=row[3], counts=counts)
 
 
 def bot_runs(bot_id: str) -> list:
@@ -263,19 +298,6 @@ def best_and_worst(account: str, now: datetime, *, archived_visible: bool,
     best = [r for r in ranked[:count] if r.pnl > 0]
     worst = [r for r in reversed(ranked[-count:]) if r.pnl < 0 and r not in best]
     return best, worst
-
-
-def account_counts(account: str, now: datetime) -> dict[str, int]:
-    """Definitions: how many, trading, and needing attention, by the badge the list shows
-    (the stored `display_status` and `needs_attention`; an archived bot that still runs
-    counts there too)."""
-    row = db.session.execute(text("""
-        SELECT count(*) FILTER (WHERE archived_at IS NULL),
-               count(*) FILTER (WHERE archived_at IS NULL AND display_status = ANY(:trading)),
-               count(*) FILTER (WHERE needs_attention)
-        FROM bots WHERE account_identifier = :account
-    """), {"account": account, "trading": list(TRADING)}).one()
-    return {"bots": row[0], "running": row[1], "attention": row[2]}
 
 
 def account_exists(account: str) -> bool:

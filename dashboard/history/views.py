@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
+from typing import TypeVar
 
 from flask import (
     Blueprint,
@@ -23,7 +24,7 @@ from flask_login import current_user
 from markupsafe import Markup
 
 from ..access import account_or_404, get_bot_or_404
-from ..alerts.pages import open_alerts_for_account
+from ..alerts.pages import open_alerts_for_account, remember_firing_count
 from ..models import Bot
 from ..registry import utcnow
 from ..validation import HUMMINGBOT_NAME
@@ -31,6 +32,7 @@ from . import services  # imports .models: the tables join the metadata (drift c
 from .charts import amount, chart_labels, chart_table, line_chart, sign_class, sparkline
 
 bp = Blueprint("history", __name__)
+T = TypeVar("T")
 
 MAX_STATEMENT_DAYS = 3660
 DEFAULT_STATEMENT_DAYS = 30
@@ -45,10 +47,11 @@ bp.add_app_template_filter(sign_class, "sign_class")
 
 
 # ------------------------------------------------------------------------------ helpers
-def _shared_render(key: tuple, render: Callable[[], Markup]) -> Markup:
-    """A history block rendered once per key in this process (RowsCache, as the list's rows).
-    Keys hold the minute (charts read to the minute) and services.history_state(), which
-    changes in the same transaction as any history row: never older than the table."""
+def _shared_render(key: tuple, render: Callable[[], T]) -> T:
+    """A history block (or figures) rendered once per key in this process (RowsCache, as the
+    list's rows). Keys hold the minute (charts read to the minute) and
+    services.page_state().history, which changes in the same transaction as any history row:
+    never older than the table."""
     return current_app.extensions["history_cache"].get_or_render(key, render)
 
 
@@ -56,12 +59,21 @@ def _now_to_the_minute() -> datetime:
     return utcnow().replace(second=0, microsecond=0)
 
 
+def _page_state(account: str | None = None) -> services.PageState:
+    """The history state for the keys and, in the same statement, an admin's bell count
+    (handed to the header) and an account's counts."""
+    state = services.page_state(firing=current_user.is_admin, account=account)
+    if state.firing is not None:
+        remember_firing_count(state.firing)
+    return state
+
+
 def bot_performance(bot: Bot, range_key: str | None) -> Markup:
     """The bot page's history block for the chosen range: the chart, its table, its runs.
     The same for everyone who may open the bot, so rendered once a minute per range."""
     rng = services.RANGES.get(range_key or "", services.RANGES["7d"])
     now = _now_to_the_minute()
-    key = ("bot", bot.id, bot.name, bot.pair, rng.key, now, services.history_state())
+    key = ("bot", bot.id, bot.name, bot.pair, rng.key, now, _page_state().history)
     return _shared_render(key, lambda: _render_bot_performance(bot, rng, now))
 
 
@@ -148,15 +160,20 @@ def account(account: str):
     account = account_or_404(account)
     now = utcnow()
     minute = _now_to_the_minute()
-    figures = _shared_render(("account", account, minute, services.history_state()),
+    state = _page_state(account)
+    figures = _shared_render(("account", account, minute, state.history),
                              lambda: _render_account_figures(account, minute))
     # Clients never see archived definitions (access.visible_bots); admins do.
     archived_visible = current_user.is_admin
-    best, worst = services.best_and_worst(account, now, archived_visible=archived_visible)
+    # Best and worst of the last 30 days change with the history (samples, pruning) and with
+    # the bots (names, archiving): keyed by both, and the day the 30 days end on.
+    best, worst = _shared_render(
+        ("ranked", account, now.date(), state.history, state.generation, archived_visible),
+        lambda: services.best_and_worst(account, now, archived_visible=archived_visible))
     events = services.recent_events(account, archived_visible=archived_visible)
     return render_template(
         "accounts/show.html", account=account, figures=figures, best=best, worst=worst,
-        counts=services.account_counts(account, now), events=events, now=now,
+        counts=state.counts, events=events, now=now,
         open_alerts=open_alerts_for_account(account, current_user))
 
 
