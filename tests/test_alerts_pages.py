@@ -411,6 +411,29 @@ def test_the_bell_counts_firing_alerts_for_admins(login, alerts_world, statement
     assert "bell-count" not in body and 'href="/alerts"' in body
 
 
+@pytest.mark.parametrize("url", ["/bots/sharp-bot", "/accounts/client_sharp"])
+def test_history_pages_count_the_bell_with_their_other_figures(login, alerts_world, statements,
+                                                               url):
+    """A bot's and an account's page read the bell's count in the statement that reads their
+    history state (history/services.page_state), not in a COUNT of its own."""
+    admin = login.as_admin()
+    statements.clear()
+    body = admin.get(url).get_data(as_text=True)
+    assert re.search(r'class="bell bell-firing".*?<span class="bell-count">2<', body, re.S)
+    assert re.search(r'bell-firing-count">2<', body)  # the phone's Menu: the same count
+    own = [s for s in statements if "count(*)" in s.lower() and "FROM alerts" in s
+           and "performance_clock" not in s]
+    assert own == [] and any("performance_clock" in s and "FROM alerts" in s
+                             for s in statements)
+    db.session.execute(db.update(Alert).where(Alert.bot_id == "other-bot")
+                       .values(state="resolved", resolved_at=utcnow()))
+    db.session.commit()
+    body = admin.get(url).get_data(as_text=True)
+    assert re.search(r'class="bell bell-firing".*?<span class="bell-count">1<', body, re.S)
+    body = login.as_client_a().get(url).get_data(as_text=True)
+    assert "bell-count" not in body
+
+
 # ------------------------------------------------------------------------------ secrets
 def test_no_page_and_no_json_ever_shows_a_destination_secret(app, login, alerts_world):
     """Every GET route in the URL map (pages and /api/ JSON, alerts or not), as an admin and

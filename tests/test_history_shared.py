@@ -43,12 +43,36 @@ def test_a_second_view_reuses_the_rendered_history(history, login, statements, u
     assert history_reads(statements)
     statements.clear()
     second = client.get(url).get_data(as_text=True)
-    # Only performance_clock, for the key; and on the account page the best and worst bots
-    # of the last 30 days (names and archiving change them too: one short read, not shared).
-    assert [s for s in history_reads(statements) if "ORDER BY pnl DESC" not in s] == []
-    assert any("performance_clock" in s for s in statements)
+    # Only performance_clock (with the bots' generation), for the keys: the account page's
+    # best and worst bots are shared too, under both.
+    assert history_reads(statements) == []
+    assert any("performance_clock" in s and "bot_changes" in s for s in statements)
     charts = re.compile(r'<svg class="chart".*?</details>', re.S)
     assert charts.findall(second) == charts.findall(first) != []
+
+
+def ranked(body: str) -> str:
+    return body[body.index("Best bots, 30 d"):body.index("Recent events")]
+
+
+def test_best_and_worst_bots_follow_a_rename_and_an_archive_at_once(history, login):
+    """Shared, but keyed by the bots' generation: a change to a bot is on the next view."""
+    client = login.as_client_a()
+    before = ranked(client.get("/accounts/client_sharp").get_data(as_text=True))
+    assert "sharp-a" in before and 'href="/bots/sharp-a"' in before
+    db.session.execute(sa.text("UPDATE bots SET name = id || '-renamed' "
+                               "WHERE account_identifier = 'client_sharp'"))
+    db.session.commit()
+    after = ranked(client.get("/accounts/client_sharp").get_data(as_text=True))
+    assert "sharp-a-renamed" in after and 'href="/bots/sharp-a"' in after
+    db.session.execute(sa.text("UPDATE bots SET archived_at = now() WHERE id = 'sharp-a'"))
+    db.session.commit()
+    # Archived: still ranked (its results were the account's), no longer linked for a client.
+    after = ranked(client.get("/accounts/client_sharp").get_data(as_text=True))
+    assert "sharp-a-renamed" in after and 'href="/bots/sharp-a"' not in after
+    admin = login.as_admin()  # the same test client, now an admin's session
+    assert 'href="/bots/sharp-a"' in ranked(admin.get("/accounts/client_sharp")
+                                            .get_data(as_text=True))
 
 
 def test_a_new_sample_is_on_the_page_at_once(history, login, simulator):
