@@ -8,7 +8,7 @@ run, and SQL statements per request; then Hummingbot status calls per refresh pe
 pollers, pages with Hummingbot unreachable (circuit open), the list at 100 vs 10,000 bots,
 and memory per worker. Loopback only; every loop is bounded.
 
-    python -m tests.benchmark [--seconds 4] [--clients 8] [--bots 10000]
+    python -m tests.benchmark [--seconds 4] [--clients 8] [--bots 10000] [--routes TEXT]
 """
 
 from __future__ import annotations
@@ -192,13 +192,16 @@ def seed_history(url: str, raw_hours: int, days: int) -> tuple[dict[int, int], d
             WHERE p.resolution = 2 GROUP BY p.bot_id, p.controller, s.id
         """))
     phase("totals, commit")
-    with engine.connect() as conn:
-        conn.execute(sa.text("ANALYZE performance_points; ANALYZE performance_latest; "
-                             "ANALYZE performance_segments"))
-        conn.commit()
+    # Settled as a table filled over a year would be: vacuumed (hint bits, visibility map,
+    # frozen) and checkpointed, so that an insert-triggered autovacuum of the whole table and
+    # the checkpointer writing out gigabytes do not run during the measurements.
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(sa.text("VACUUM (FREEZE, ANALYZE) performance_points, performance_latest, "
+                             "performance_segments, bots, bot_events"))
+        conn.execute(sa.text("CHECKPOINT"))
         counts = dict(conn.execute(sa.text(
             "SELECT resolution, count(*) FROM performance_points GROUP BY 1")).all())
-    phase("analyze, count")
+    phase("vacuum, checkpoint, count")
     engine.dispose()
     return counts, phases
 
@@ -223,6 +226,13 @@ def storage_figures(url: str, counts: dict[int, int], bots_with_history: int,
             f"per year), plus {raw_1000 / 2**20:.0f} MiB for the {raw_hours} h of raw samples")
 
 
+# The apps this process builds for in-process figures start no background work: their first
+# request would otherwise start alert evaluation, alert and batch workers in the load
+# generator's process for the rest of the run.
+IN_PROCESS = {"RECONCILE_INTERVAL_SECONDS": 0, "HISTORY_MAINTENANCE_SECONDS": 0,
+              "ALERT_EVALUATE_SECONDS": 0, "ALERT_WORKERS": 0, "BATCH_WORKERS": 0}
+
+
 def time_sampling(url: str, simulator_url: str, periods: int = 3) -> list[float]:
     """Record `periods` sample periods of the simulator's live fleet, in process; ms each."""
     from dashboard import create_app
@@ -231,8 +241,8 @@ def time_sampling(url: str, simulator_url: str, periods: int = 3) -> list[float]
     from dashboard.models import db
     from dashboard.registry import utcnow
 
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "RECONCILE_INTERVAL_SECONDS": 0,
-                      "HISTORY_MAINTENANCE_SECONDS": 0, "HUMMINGBOT_API_URL": simulator_url,
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, **IN_PROCESS,
+                      "HUMMINGBOT_API_URL": simulator_url,
                       "HUMMINGBOT_API_USERNAME": SIM_USER,
                       "HUMMINGBOT_API_PASSWORD": SIM_PASSWORD, "STATUS_CACHE_SECONDS": 0})
     timings = []
@@ -262,9 +272,8 @@ def history_pages_rendered_anew(url: str, seconds: float) -> dict[str, float]:
     from dashboard.auth import stamp_session
     from dashboard.models import User, db
 
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "RECONCILE_INTERVAL_SECONDS": 0,
-                      "HISTORY_MAINTENANCE_SECONDS": 0, "HUMMINGBOT_API_URL": None,
-                      "STATUS_CACHE_SECONDS": 0, "LOG_LEVEL": "WARNING"})
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "HUMMINGBOT_API_URL": None,
+                      "STATUS_CACHE_SECONDS": 0, "LOG_LEVEL": "WARNING", **IN_PROCESS})
     client = app.test_client()
     with app.app_context():
         user_id = db.session.scalar(select(User).where(User.username == "admin")).get_id()
@@ -377,24 +386,34 @@ def warm(sessions, url, headers=None):
 class Measured:
     alone: Result  # one client: latency without queueing behind other requests
     loaded: Result  # N concurrent clients: throughput, and latency under load
+    status_calls: int = 0  # Hummingbot status calls the server made meanwhile (refreshes)
 
 
-def measure(sessions, url, seconds, headers=None) -> Measured:
+def measure(sessions, url, seconds, headers=None, simulator=None) -> Measured:
     warm(sessions, url, headers)
-    return Measured(alone=hammer(sessions[:1], url, seconds / 2, headers),
-                    loaded=hammer(sessions, url, seconds / 2, headers))
+    before = status_calls(simulator)
+    alone = hammer(sessions[:1], url, seconds / 2, headers)
+    loaded = hammer(sessions, url, seconds / 2, headers)
+    return Measured(alone, loaded, status_calls(simulator) - before)
+
+
+def status_calls(simulator) -> int:
+    if simulator is None:
+        return 0
+    return simulator.state.request_count("GET", "/bot-orchestration/status")
 
 
 def print_table(rows: list[tuple[str, Measured]], baseline: Measured, clients: int) -> None:
     print(f"\n{'':<44}{'-- 1 client --':>18}{f'-- {clients} clients --':>27}")
     print(f"{'route':<44}{'median ms':>10}{'p95 ms':>8}{'median ms':>10}{'req/s':>8}"
-          f"{'vs base':>9}{'SQL/req':>9}{'errors':>7}")
-    print("-" * 105)
+          f"{'vs base':>9}{'SQL/req':>9}{'errors':>7}{'HB calls':>9}")
+    print("-" * 114)
     for name, m in rows:
         ratio = m.loaded.rps / baseline.loaded.rps if baseline.loaded.rps else float("nan")
         print(f"{name:<44}{m.alone.median_ms:>10.2f}{m.alone.p95_ms:>8.2f}"
               f"{m.loaded.median_ms:>10.2f}{m.loaded.rps:>8.0f}{ratio:>8.0%} "
-              f"{m.loaded.sql_per_request:>8}{m.alone.errors + m.loaded.errors:>7}")
+              f"{m.loaded.sql_per_request:>8}{m.alone.errors + m.loaded.errors:>7}"
+              f"{m.status_calls:>9}")
 
 
 def render_each_time(session: requests.Session, url: str, seconds: float) -> Result:
@@ -433,6 +452,9 @@ def main() -> int:
     parser.add_argument("--raw-hours", type=int, default=48, help="raw history per live bot")
     parser.add_argument("--history-days", type=int, default=365,
                         help="hourly and daily history per live bot")
+    parser.add_argument("--routes", action="append", metavar="TEXT",
+                        help="only the routes whose name contains TEXT (repeatable), then stop "
+                             "after the table (no triage, pollers, outage or 100-bot parts)")
     args = parser.parse_args()
 
     import tempfile
@@ -489,13 +511,20 @@ def main() -> int:
             ("GET /api/accounts/account_042/history", "/api/accounts/account_042/history",
              None),
         ]
-        baseline = measure(sessions, base + "/healthz", args.seconds)
-        results = [(name, measure(sessions, base + path, args.seconds, headers))
+        if args.routes:
+            routes = [r for r in routes if any(text in r[0] for text in args.routes)]
+        baseline = measure(sessions, base + "/healthz", args.seconds, simulator=simulator)
+        results = [(name, measure(sessions, base + path, args.seconds, headers, simulator))
                    for name, path, headers in routes]
+        # The baseline again, after the routes: how much the machine's state moved meanwhile.
+        again = measure(sessions, base + "/healthz", args.seconds, simulator=simulator)
         print(f"\n{args.bots} bots, {args.live} live; gunicorn.conf.py on loopback, "
               f"{args.seconds:.0f} s per route (half alone, half with {args.clients} clients); "
-              "the load generator shares the machine's 2 cores")
-        print_table([("GET /healthz (baseline)", baseline), *results], baseline, args.clients)
+              "the load generator shares the machine's 2 cores; HB calls: Hummingbot status "
+              "calls the server made during the route (status refreshes)")
+        print_table([("GET /healthz (baseline)", baseline), *results,
+                     ("GET /healthz (again, after the routes)", again)],
+                    baseline, args.clients)
         print(f"\n{'route':<44}{'median ms alone':>16}{'x baseline':>12}  (target <= 2.5x)")
         for name, m in results:
             print(f"{name:<44}{m.alone.median_ms:>16.2f}"
@@ -508,6 +537,8 @@ def main() -> int:
                   f"{path} {ms:.2f} ms = {ms / anew['/healthz']:.2f}x"
                   for path, ms in anew.items() if path != "/healthz")
               + f" (/healthz {anew['/healthz']:.2f} ms the same way)")
+        if args.routes:
+            return 0
 
         # The triage view: needs attention first, by PnL, against the trivial endpoint.
         triage = dict(results)[TRIAGE_NAME]
