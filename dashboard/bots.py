@@ -11,7 +11,7 @@ from markupsafe import Markup
 
 from . import lifecycle, pickers
 from .access import admin_only, get_bot_or_404, is_htmx
-from .alerts.pages import open_alerts_for_bot
+from .alerts.pages import open_alerts_for_bot, remember_firing_count
 from .disclosure import viewer_redaction
 from .edit_merge import base_values, merge_edit, saved_values
 from .fleet import fleet
@@ -84,7 +84,9 @@ def index():
     # The status first: a fresh one records last-seen statuses and commits, which would
     # expire rows loaded before it and re-read them one query each.
     snapshot = fleet().snapshot()  # every server's, fetched concurrently
-    generation = bots_generation()
+    generation, firing = bots_generation(firing=current_user.is_admin and not wants_fragment())
+    if firing is not None:
+        remember_firing_count(firing)
     scope = (current_user.role, current_user.account_identifier)
     key = (*scope, tuple(sorted(request.args.items(multi=True))), snapshot.cache_key,
            generation)

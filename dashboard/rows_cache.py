@@ -23,8 +23,15 @@ from .models import db
 MAX_ENTRIES = 256  # distinct (scope, query) pairs kept; least recently used go first
 
 
-def bots_generation() -> int:
-    return db.session.scalar(text("SELECT generation FROM bot_changes WHERE id = 1"))
+def bots_generation(*, firing: bool = False) -> tuple[int, int | None]:
+    """The generation, and with `firing` an admin's bell count in the same statement (None
+    without): a full page of the list otherwise counted it in a statement of its own."""
+    from .alerts.service import ADMIN_FIRING_COUNT
+
+    row = db.session.execute(text(
+        "SELECT generation, CASE WHEN :firing THEN " + ADMIN_FIRING_COUNT + " END "
+        "FROM bot_changes WHERE id = 1"), {"firing": firing}).one()
+    return row[0], row[1]
 
 
 class RowsCache:

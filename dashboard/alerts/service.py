@@ -475,6 +475,11 @@ def open_alerts_for_account(account: str, user: User) -> list[Alert]:
                                    .where(Alert.account_identifier == account)))
 
 
+# An admin's open_alert_count as a scalar subquery, for pages that read it along with their
+# other small figures in one statement (rows_cache.bots_generation, history page_state).
+ADMIN_FIRING_COUNT = "(SELECT count(*) FROM alerts WHERE state = 'firing')"
+
+
 def open_alert_count(user: User) -> int:
     """For the header's bell: firing alerts this user may see."""
     from sqlalchemy import func

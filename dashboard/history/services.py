@@ -16,6 +16,7 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import String, bindparam, text
 
+from ..alerts.service import ADMIN_FIRING_COUNT
 from ..models import Bot, db
 from ..status import TRADING
 from .models import DAY, HOUR
@@ -134,12 +135,11 @@ class PageState:
 
 
 # Subqueries, not joins: each is one index or single-row read, and asking for none of the
-# optional parts costs nothing (CASE does not evaluate them). The firing count is the admins'
-# (alerts/service.open_alert_count with no scope): only admins have a bell.
+# optional parts costs nothing (CASE does not evaluate them). Only admins have a bell.
 PAGE_STATE = text("""
     SELECT c.sampled_at, c.maintained_at,
            (SELECT generation FROM bot_changes WHERE id = 1),
-           CASE WHEN :firing THEN (SELECT count(*) FROM alerts WHERE state = 'firing') END,
+           CASE WHEN :firing THEN """ + ADMIN_FIRING_COUNT + """ END,
            a.bots, a.running, a.attention
     FROM (SELECT 1) AS one
     LEFT JOIN performance_clock c ON c.id = 1
@@ -150,7 +150,7 @@ PAGE_STATE = text("""
                count(*) FILTER (WHERE needs_attention) AS attention
         FROM bots WHERE account_identifier = :account
     ) a ON :account IS NOT NULL
-""").bindparams(bindparam("account", type_=String))
+""").bindparams(bindparam("account", type_=String))  # noqa: S608 - constant SQL pieces
 
 
 def page_state(*, firing: bool, account: str | None = None) -> PageState:
