@@ -33,7 +33,7 @@ from .registry import (
     restore_bot,
     update_bot,
 )
-from .rows_cache import bots_generation
+from .rows_cache import generation_and_bell
 from .servers_views import chosen_server_id
 from .status import BADGES, merge_rows
 from .validation import BOT_FIELDS, ValidationError
@@ -84,7 +84,7 @@ def index():
     # The status first: a fresh one records last-seen statuses and commits, which would
     # expire rows loaded before it and re-read them one query each.
     snapshot = fleet().snapshot()  # every server's, fetched concurrently
-    generation, firing = bots_generation(firing=current_user.is_admin and not wants_fragment())
+    generation, firing = generation_and_bell(firing=current_user.is_admin and not wants_fragment())
     if firing is not None:
         remember_firing_count(firing)
     scope = (current_user.role, current_user.account_identifier)

@@ -23,7 +23,11 @@ from .models import db
 MAX_ENTRIES = 256  # distinct (scope, query) pairs kept; least recently used go first
 
 
-def bots_generation(*, firing: bool = False) -> tuple[int, int | None]:
+def bots_generation() -> int:
+    return generation_and_bell(firing=False)[0]
+
+
+def generation_and_bell(*, firing: bool) -> tuple[int, int | None]:
     """The generation, and with `firing` an admin's bell count in the same statement (None
     without): a full page of the list otherwise counted it in a statement of its own."""
     from .alerts.service import ADMIN_FIRING_COUNT

@@ -131,7 +131,7 @@ class PageState:
     history: tuple
     generation: int  # bot_changes: any change to `bots` bumps it (rows_cache.py)
     firing: int | None  # firing alerts, for an admin's bell (None: not asked)
-    counts: dict[str, int] | None  # account_counts() of `account` (None: not asked)
+    counts: dict[str, int] | None  # the account's bots, running, attention (None: not asked)
 
 
 # Subqueries, not joins: each is one index or single-row read, and asking for none of the
