@@ -464,6 +464,15 @@ class StatusFeed:
                 snapshot = replace(snapshot, exited=frozenset(self._fetch_exited()))
         return snapshot
 
+    def cached(self) -> LiveSnapshot | None:
+        """The shared snapshot while it is younger than the ttl, without fetching."""
+        return self._current(self.ttl)
+
+    @property
+    def fetching(self) -> bool:
+        """A refresh is under way in this process."""
+        return self._flight.locked()
+
     def peek(self) -> LiveSnapshot | None:
         """The last snapshot, whatever its age, without fetching (None: never fetched)."""
         with self._state:
