@@ -213,8 +213,8 @@ class Fleet:
                                  stuck_after=stuck_after) if not own.configured \
                 else self._single(own)
         servers: dict[int, LiveSnapshot] = {}
-        pending: dict[int, tuple[Hummingbot, Future]] = {}
-        deadline = 0.0
+        pending: dict[int, tuple[Hummingbot, Future, float]] = {}
+        budget = self.app.config["STATUS_WAIT_SECONDS"]
         for server_id, _, link in links:
             cached = link.feed.cached()
             if cached is not None:
@@ -222,12 +222,14 @@ class Fleet:
                 servers[server_id] = replace(cached, server_id=server_id)
                 continue
             future, began = self._refresh(server_id, link)
-            pending[server_id] = (link, future)
-            deadline = max(deadline, began + self.app.config["STATUS_WAIT_SECONDS"])
-        if pending:
-            wait([future for _, future in pending.values()],
-                 timeout=max(0.0, deadline - time.monotonic()))
-        for server_id, (link, future) in pending.items():
+            pending[server_id] = (link, future, began + budget)
+        # Each refresh is waited for until its own deadline only: a slow server's refresh
+        # begun earlier is not waited for again because another server's has just begun.
+        for _, future, deadline in sorted(pending.values(), key=lambda item: item[2]):
+            remaining = deadline - time.monotonic()
+            if remaining > 0:
+                wait([future], timeout=remaining)
+        for server_id, (link, future, _) in pending.items():
             if future.done() and future.exception() is None:
                 snapshot = future.result()
                 link.record_once(snapshot)
