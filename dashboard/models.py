@@ -220,6 +220,26 @@ class HummingbotServer(db.Model):
         return f"<HummingbotServer {self.name}>"
 
 
+class StatusSnapshot(db.Model):
+    """The last status answer of one server, shared by every dashboard process
+    (shared_status.py): written by the process holding the server's advisory lock, read by
+    the others instead of calling Hummingbot. A cache: UNLOGGED, emptied by a crash."""
+
+    __tablename__ = "status_snapshots"
+    __table_args__ = {"prefixes": ["UNLOGGED"]}
+
+    server_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("hummingbot_servers.id", ondelete="CASCADE"), primary_key=True)
+    fetched_at: Mapped[datetime] = mapped_column(DateTime, nullable=False)
+    taken_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False,
+                                               server_default=func.now())
+    error_kind: Mapped[str | None] = mapped_column(String)
+    error: Mapped[str | None] = mapped_column(String)
+    bots: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False,
+                                                 server_default=text("'{}'::jsonb"))
+    exited: Mapped[list[str] | None] = mapped_column(JSONB)
+
+
 class BotChanges(db.Model):
     """One row: how many statements have changed `bots` (a trigger counts them). The list
     pages cache their rows under this number, so no process serves rows older than the table."""

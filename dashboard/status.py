@@ -383,8 +383,12 @@ class StatusFeed:
         on_failed: Callable[[LiveSnapshot], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
         stuck_after: float = DEFAULT_STUCK_AFTER,
+        share: Callable[..., LiveSnapshot] | None = None,
     ):
         self._fetch = fetch
+        # share(fetch, held=, since=): the deployment's shared answer (shared_status.py).
+        self._share = share
+        self._invalidated_at: datetime | None = None  # our own change: see its effect
         self._fetch_exited = fetch_exited
         self.ttl = ttl
         self._on_fresh = on_fresh
@@ -430,7 +434,11 @@ class StatusFeed:
                 return fresh  # fetched by the caller we waited for
             with self._state:
                 self._flight_since = self._clock()
-            snapshot = self._fetch_snapshot()
+                held, since = self._snapshot, self._invalidated_at
+            if self._share is None or wants_fresh:
+                snapshot = self._fetch_snapshot()
+            else:
+                snapshot = self._share(self._fetch_snapshot, held=held, since=since)
             with self._state:
                 self._snapshot, self._taken_at = snapshot, self._clock()
                 self._flight_since = None
@@ -482,3 +490,4 @@ class StatusFeed:
         """After a lifecycle action, so the next page shows its effect."""
         with self._state:
             self._snapshot = None
+            self._invalidated_at = utcnow()
