@@ -37,6 +37,7 @@ from .status import LiveSnapshot
 # statements a page costs do not depend on timing.
 REFRESH_SECONDS = 0.0
 MAX_WORKERS = 32  # concurrent status calls per process, whatever the number of servers
+RECORDING_AT_ONCE = 4  # snapshots recorded at once per process (each holds a connection)
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,7 @@ class Fleet:
         self._rows: dict[int, tuple[str, bool]] = {}  # id -> (name, enabled)
         self._links: dict[int, Hummingbot] = {}  # built from rows (not the app's own)
         self._inflight: dict[int, tuple[Future, float]] = {}  # refresh under way, its start
+        self._recording = threading.BoundedSemaphore(RECORDING_AT_ONCE)
         self._pool = ThreadPoolExecutor(max_workers=MAX_WORKERS,
                                         thread_name_prefix="hummingbot-status")
 
@@ -197,13 +199,14 @@ class Fleet:
 
     # ---------------------------------------------------------------------- snapshots
     def snapshot(self) -> FleetSnapshot | LiveSnapshot:
-        """Every enabled server's shared snapshot; recorded (badges, last seen) in this
-        thread, which holds the request's database session.
+        """Every enabled server's shared snapshot; a refresh is recorded (badges, last seen)
+        in the pool with the fetch, so the request only reads.
 
         A snapshot younger than the period is used as it is. Otherwise a refresh runs in the
-        pool (one per server per process at a time) and the page waits for it at most
-        STATUS_WAIT_SECONDS after it began, whoever began it: past that, the server's
-        previous snapshot is shown greyed (overdue), or "timing out" when there is none.
+        pool (one per server per process at a time). A snapshot at most a period out of date
+        is shown meanwhile; an older one (or none) is waited for, at most STATUS_WAIT_SECONDS
+        after the refresh began, whoever began it. A refresh under way longer than that greys
+        the server's previous snapshot (overdue), or shows "timing out" when there is none.
         So a slow server never holds a page longer than that budget."""
         links = self.enabled()
         stuck_after = self.app.config["DEPLOY_GRACE_SECONDS"]
@@ -213,7 +216,7 @@ class Fleet:
                                  stuck_after=stuck_after) if not own.configured \
                 else self._single(own)
         servers: dict[int, LiveSnapshot] = {}
-        pending: dict[int, tuple[Hummingbot, Future, float]] = {}
+        pending: dict[int, tuple[Hummingbot, Future, float, float]] = {}
         budget = self.app.config["STATUS_WAIT_SECONDS"]
         for server_id, _, link in links:
             cached = link.feed.cached()
@@ -222,20 +225,27 @@ class Fleet:
                 servers[server_id] = replace(cached, server_id=server_id)
                 continue
             future, began = self._refresh(server_id, link)
-            pending[server_id] = (link, future, began + budget)
+            # Stale while revalidating: a snapshot at most a period out of date is shown at
+            # once while the refresh goes on; only an older one (or none) is waited for.
+            age = link.feed.age()
+            recent = age is not None and age < 2 * link.feed.ttl
+            pending[server_id] = (link, future, began,
+                                  time.monotonic() if recent else began + budget)
         # Each refresh is waited for until its own deadline only: a slow server's refresh
         # begun earlier is not waited for again because another server's has just begun.
-        for _, future, deadline in sorted(pending.values(), key=lambda item: item[2]):
+        for _, future, _, deadline in sorted(pending.values(), key=lambda item: item[3]):
             remaining = deadline - time.monotonic()
             if remaining > 0:
                 wait([future], timeout=remaining)
-        for server_id, (link, future, _) in pending.items():
+        for server_id, (link, future, began, _) in pending.items():
             if future.done() and future.exception() is None:
                 snapshot = future.result()
                 link.record_once(snapshot)
-            else:  # still fetching: its last snapshot, greyed as overdue, or "timing out"
+            else:  # still fetching: its last snapshot (greyed once the refresh has taken
+                # longer than the budget), or "timing out"
                 previous = link.feed.peek()
-                snapshot = replace(previous, overdue=True) if previous is not None else \
+                late = time.monotonic() - began >= budget
+                snapshot = replace(previous, overdue=late) if previous is not None else \
                     LiveSnapshot(fetched_at=utcnow(), bots={}, error_kind="timeout",
                                  error="No answer yet.", stuck_after=stuck_after)
             servers[server_id] = replace(snapshot, server_id=server_id)
@@ -250,10 +260,22 @@ class Fleet:
             running = self._inflight.get(server_id)
             if running is not None and not running[0].done():
                 return running
-            started = (self._pool.submit(self._in_context, link.feed.snapshot, record=False),
+            started = (self._pool.submit(self._in_context, self._fetch_and_record, link),
                        time.monotonic())
             self._inflight[server_id] = started
             return started
+
+    def _fetch_and_record(self, link: Hummingbot) -> LiveSnapshot:
+        """A refresh in the pool: the status, then its recording (badges, last seen,
+        samples) in the pool thread's own session, off the request path; a few at a time, so
+        twenty servers never take every database connection from the requests."""
+        snapshot = link.feed.snapshot(record=False)
+        # The tests' in-process harness binds every session to one connection, which a pool
+        # thread must not share: there the request records, as it did before.
+        if self.app.config.get("STATUS_RECORD_IN_POOL", True):
+            with self._recording:
+                link.record_once(snapshot)
+        return snapshot
 
     def _in_context(self, call, *args, **kwargs):
         """Pool threads get an app context (the shared snapshot reads PostgreSQL)."""

@@ -171,9 +171,9 @@ class Hummingbot:
         self.record_once(snapshot)
 
     def record_once(self, snapshot: LiveSnapshot) -> None:
-        """Record a fresh snapshot once, whichever caller sees it first (the fleet fetches in
-        worker threads and records in the request's)."""
-        if not snapshot.reachable:
+        """Record a fresh snapshot once, whichever caller sees it first. A snapshot shared by
+        another process was recorded there (badges, last seen, samples): not again here."""
+        if not snapshot.reachable or snapshot.shared:
             return
         with self._record_lock:
             if self._recorded_at == snapshot.fetched_at:

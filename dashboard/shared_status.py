@@ -25,7 +25,7 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -120,11 +120,11 @@ class SharedStatus:
                   stuck_after: float) -> LiveSnapshot:
         if row.bots is None and held is not None:  # the answer we hold already
             return replace(held, overdue=False)
-        bots = {str(name): LiveBot.from_payload(str(name), raw)
-                for name, raw in (row.bots or {}).items() if isinstance(raw, dict)}
+        bots = LazyBots(row.bots or {})
         return LiveSnapshot(fetched_at=row.fetched_at, bots=bots, error_kind=row.error_kind,
                             error=row.error, stuck_after=stuck_after, server_id=server_id,
-                            exited=frozenset(row.exited) if row.exited is not None else None)
+                            exited=frozenset(row.exited) if row.exited is not None else None,
+                            shared=True)
 
     # ------------------------------------------------------------------------ statements
     def _read(self, server_id: int, held: LiveSnapshot | None) -> Any:
@@ -169,6 +169,33 @@ class SharedStatus:
             self._warned = True
             log.warning("status snapshots cannot be shared through PostgreSQL now; each "
                         "process asks Hummingbot itself", exc_info=True)
+
+
+class LazyBots(Mapping[str, LiveBot]):
+    """A shared answer's bots, each parsed when first looked at: a process that did not
+    fetch does not record either, and its pages look at the few bots they show, so it does
+    not parse every bot of every server every period."""
+
+    def __init__(self, raw: dict[str, Any]):
+        self._raw = raw
+        self._parsed: dict[str, LiveBot] = {}
+
+    def __getitem__(self, name: str) -> LiveBot:
+        bot = self._parsed.get(name)
+        if bot is None:
+            raw = self._raw[name]
+            bot = self._parsed[name] = LiveBot.from_payload(
+                name, raw if isinstance(raw, dict) else {})
+        return bot
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._raw
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._raw)
+
+    def __len__(self) -> int:
+        return len(self._raw)
 
 
 def _fresh(row: Any, ttl: float, since: datetime | None) -> bool:

@@ -76,6 +76,8 @@ class LiveSnapshot:
     stuck_after: float = DEFAULT_STUCK_AFTER  # a transition older than this is "stuck"
     # The hummingbot_servers row it came from; None: the server named `default`.
     server_id: int | None = None
+    # Read from status_snapshots (shared_status.py): the process that fetched it recorded it.
+    shared: bool = False
 
     def for_server(self, server_id: int | None) -> LiveSnapshot:
         """The snapshot of the server running a bot: one server's snapshot is its own
@@ -475,6 +477,11 @@ class StatusFeed:
     def cached(self) -> LiveSnapshot | None:
         """The shared snapshot while it is younger than the ttl, without fetching."""
         return self._current(self.ttl)
+
+    def age(self) -> float | None:
+        """Seconds since the last snapshot was taken (None: never)."""
+        with self._state:
+            return None if self._snapshot is None else self._clock() - self._taken_at
 
     @property
     def fetching(self) -> bool:

@@ -87,6 +87,9 @@ def base_config(database_url: str, **overrides) -> dict:
         # The shared snapshot writes on a connection of its own, outside the test's rolled-back
         # transaction; the process tests (server_env) and tests/test_shared_status.py share.
         "STATUS_SHARED": False,
+        # Likewise a fleet refresh records in the request's thread here, not in the pool's
+        # (the test's session is bound to one connection; process tests record in the pool).
+        "STATUS_RECORD_IN_POOL": False,
     }
     config.update(overrides)
     return config
