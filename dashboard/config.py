@@ -307,8 +307,9 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         # How long a page waits for a status refresh it found under way before it shows the
         # server's previous snapshot, greyed (fleet.py): a slow server never holds a page.
         status_wait_seconds=_float(env, "STATUS_WAIT_SECONDS", 1.0),
-        # One status call per server per period for the whole deployment (shared_status.py).
-        status_shared=_bool(env.get("STATUS_SHARED"), True),
+        # One status call per server per period for the whole deployment (shared_status.py);
+        # off by default: PERFORMANCE.md, "Many Hummingbot servers", says when it pays.
+        status_shared=_bool(env.get("STATUS_SHARED"), False),
         breaker_threshold=_int(env, "HUMMINGBOT_BREAKER_THRESHOLD", 3),
         # While open, the breaker lets one call probe every this many seconds: under half a
         # poll period, so pages show live status by the first poll after Hummingbot is back.

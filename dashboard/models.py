@@ -24,7 +24,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import JSON, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from .sealed import Sealed
@@ -235,9 +235,10 @@ class StatusSnapshot(db.Model):
                                                server_default=func.now())
     error_kind: Mapped[str | None] = mapped_column(String)
     error: Mapped[str | None] = mapped_column(String)
-    bots: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False,
-                                                 server_default=text("'{}'::jsonb"))
-    exited: Mapped[list[str] | None] = mapped_column(JSONB)
+    # json, not jsonb: stored and read back as the text it is, never queried inside.
+    bots: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False,
+                                                 server_default=text("'{}'::json"))
+    exited: Mapped[list[str] | None] = mapped_column(JSON)
 
 
 class BotChanges(db.Model):

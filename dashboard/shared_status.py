@@ -42,19 +42,22 @@ from .status import LiveSnapshot
 log = logging.getLogger(__name__)
 
 LOCK_CLASS = 0x68627374  # "hbst": pg_try_advisory_lock(LOCK_CLASS, server id)
+ROW_CONNECTIONS = 4  # per process, for reading and writing the shared answers
 
-# The bots only when they differ from what the caller holds (same fetched_at: same answer).
+# How old the shared answer is (small); its bots only when a caller will use them.
+READ_AGE = sa.text("""
+    SELECT fetched_at, CAST(extract(epoch FROM clock_timestamp() - taken_at) AS float8) AS age
+    FROM status_snapshots WHERE server_id = :server_id
+""")
 READ = sa.text("""
-    SELECT fetched_at, CAST(extract(epoch FROM clock_timestamp() - taken_at) AS float8) AS age,
-           error_kind, error, exited,
-           CASE WHEN fetched_at IS DISTINCT FROM CAST(:held AS timestamp) THEN bots END AS bots
+    SELECT fetched_at, error_kind, error, exited, bots
     FROM status_snapshots WHERE server_id = :server_id
 """)
 WRITE = sa.text("""
     INSERT INTO status_snapshots (server_id, fetched_at, taken_at, error_kind, error, bots,
                                   exited)
     VALUES (:server_id, :fetched_at, clock_timestamp(), :error_kind, :error,
-            CAST(:bots AS jsonb), CAST(:exited AS jsonb))
+            CAST(:bots AS json), CAST(:exited AS json))
     ON CONFLICT (server_id) DO UPDATE SET
         fetched_at = excluded.fetched_at, taken_at = excluded.taken_at,
         error_kind = excluded.error_kind, error = excluded.error, bots = excluded.bots,
@@ -65,15 +68,17 @@ UNLOCK = sa.text("SELECT pg_advisory_unlock(:cls, :server_id)")
 
 
 class SharedStatus:
-    """Per process: one connection of its own (autocommit) for the locks and the rows,
-    used a statement at a time, never while Hummingbot is being called."""
+    """Per process: one connection of its own for the locks (a statement at a time, never
+    held while Hummingbot is called), and a few pooled ones of its own for the rows, so the
+    servers' answers are read and written side by side without taking the requests'."""
 
     def __init__(self, app: Flask):
         self.app = app
         self.wait_seconds = float(app.config.get("STATUS_WAIT_SECONDS") or 0)
         self._lock = threading.Lock()
         self._conn: sa.Connection | None = None
-        self._pid = os.getpid()
+        self._engine: sa.Engine | None = None
+        self._pid = self._engine_pid = os.getpid()  # a forked worker opens its own
         self._warned = False
 
     # ------------------------------------------------------------------------ the answer
@@ -84,17 +89,21 @@ class SharedStatus:
         if server_id is None:  # the app's own server before its row exists
             return fetch()
         try:
-            row = self._read(server_id, held)
+            row = self._rows(READ_AGE, server_id)
             if not _fresh(row, ttl, since) and self._execute(
                     TRY_LOCK, {"cls": LOCK_CLASS, "server_id": server_id})[0]:
                 return self._lead(server_id, fetch, ttl=ttl, held=held, since=since,
                                   stuck_after=stuck_after)
-        except SQLAlchemyError:
+        except (SQLAlchemyError, LookupError):  # LookupError: the row went meanwhile
             self._trouble()
             return fetch()
         if row is None or (since is not None and row.fetched_at < since):
             return fetch()  # nothing to share yet, or older than our own change
-        snapshot = self._snapshot(server_id, row, held, stuck_after)
+        try:
+            snapshot = self._snapshot(server_id, row, held, stuck_after)
+        except (SQLAlchemyError, LookupError):  # LookupError: the row went meanwhile
+            self._trouble()
+            return fetch()
         if not _fresh(row, ttl, None) and row.age > ttl + self.wait_seconds:
             snapshot = replace(snapshot, overdue=True)  # the leader's call is slow
         return snapshot
@@ -104,7 +113,7 @@ class SharedStatus:
               stuck_after: float) -> LiveSnapshot:
         """Holding the lock: call Hummingbot (unless someone just did) and share the answer."""
         try:
-            row = self._read(server_id, held)
+            row = self._rows(READ_AGE, server_id)
             if _fresh(row, ttl, since):
                 return self._snapshot(server_id, row, held, stuck_after)
             snapshot = fetch()
@@ -116,29 +125,33 @@ class SharedStatus:
             except SQLAlchemyError:
                 self._trouble()  # the connection is gone, and its locks with it
 
-    def _snapshot(self, server_id: int, row: Any, held: LiveSnapshot | None,
+    def _snapshot(self, server_id: int, age: Any, held: LiveSnapshot | None,
                   stuck_after: float) -> LiveSnapshot:
-        if row.bots is None and held is not None:  # the answer we hold already
+        if held is not None and held.fetched_at == age.fetched_at:  # the answer we hold
             return replace(held, overdue=False)
-        bots = LazyBots(row.bots or {})
-        return LiveSnapshot(fetched_at=row.fetched_at, bots=bots, error_kind=row.error_kind,
-                            error=row.error, stuck_after=stuck_after, server_id=server_id,
+        row = self._rows(READ, server_id)
+        if row is None:
+            raise LookupError(server_id)
+        return LiveSnapshot(fetched_at=row.fetched_at, bots=LazyBots(row.bots or {}),
+                            error_kind=row.error_kind, error=row.error,
+                            stuck_after=stuck_after, server_id=server_id,
                             exited=frozenset(row.exited) if row.exited is not None else None,
                             shared=True)
 
     # ------------------------------------------------------------------------ statements
-    def _read(self, server_id: int, held: LiveSnapshot | None) -> Any:
-        return self._execute(READ, {"server_id": server_id,
-                                    "held": held.fetched_at if held is not None else None})
+    def _rows(self, statement: sa.TextClause, server_id: int) -> Any:
+        with self._row_engine().connect() as conn:
+            return conn.execute(statement, {"server_id": server_id}).first()
 
     def _write(self, server_id: int, snapshot: LiveSnapshot) -> None:
         try:
-            self._execute(WRITE, {
-                "server_id": server_id, "fetched_at": snapshot.fetched_at,
-                "error_kind": snapshot.error_kind, "error": snapshot.error,
-                "bots": json.dumps({name: bot.raw for name, bot in snapshot.bots.items()}),
-                "exited": json.dumps(sorted(snapshot.exited))
-                if snapshot.exited is not None else None})
+            with self._row_engine().begin() as conn:
+                conn.execute(WRITE, {
+                    "server_id": server_id, "fetched_at": snapshot.fetched_at,
+                    "error_kind": snapshot.error_kind, "error": snapshot.error,
+                    "bots": json.dumps({name: bot.raw for name, bot in snapshot.bots.items()}),
+                    "exited": json.dumps(sorted(snapshot.exited))
+                    if snapshot.exited is not None else None})
         except SQLAlchemyError:
             self._trouble()  # the others call themselves until a write succeeds
 
@@ -153,10 +166,20 @@ class SharedStatus:
                 raise
 
     def _connect(self) -> sa.Connection:
-        with self.app.app_context():
-            url = db.engine.url
-        engine = sa.create_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+        engine = sa.create_engine(self._url(), poolclass=NullPool, isolation_level="AUTOCOMMIT")
         return engine.connect()
+
+    def _row_engine(self) -> sa.Engine:
+        with self._lock:
+            if self._engine is None or self._engine_pid != os.getpid():
+                self._engine = sa.create_engine(self._url(), pool_size=ROW_CONNECTIONS,
+                                                max_overflow=0, pool_pre_ping=True)
+                self._engine_pid = os.getpid()
+            return self._engine
+
+    def _url(self) -> sa.URL:
+        with self.app.app_context():
+            return db.engine.url
 
     def _drop(self) -> None:
         conn, self._conn = self._conn, None

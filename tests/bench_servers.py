@@ -14,8 +14,9 @@ Then, with one client:
 
     python -m tests.bench_servers [--servers 20] [--bots 500] [--seconds 4] [--processes 1]
 
-`--processes 2` runs two dashboards (each gunicorn.conf.py) on the same database: with
-STATUS_SHARED on, the status calls per server per period stay one for the deployment.
+Everything twice: with STATUS_SHARED off (each process asks every server) and on (one call per
+server per period for the deployment). `--processes 2` runs two dashboards (each
+gunicorn.conf.py) on the same database.
 """
 
 from __future__ import annotations
@@ -177,18 +178,24 @@ def main() -> int:
            "RECONCILE_INTERVAL_SECONDS": "0", "HISTORY_MAINTENANCE_SECONDS": "0",
            "LOG_LEVEL": "WARNING", "HUMMINGBOT_READ_TIMEOUT": "5",
            "HUMMINGBOT_CONNECT_TIMEOUT": "2"}
-    dashboards = [ServerProcess(url, gunicorn_config=str(ROOT / "gunicorn.conf.py"), **env)
-                  .start() for _ in range(args.processes)]
     print(f"set up in {time.perf_counter() - started:.0f} s", flush=True)
     try:
-        return run(args, sims, dashboards, started)
+        for shared in (False, True):  # each process asks; one call per deployment
+            mode = {**env, "STATUS_SHARED": "true" if shared else "false"}
+            dashboards = [ServerProcess(url, gunicorn_config=str(ROOT / "gunicorn.conf.py"),
+                                        **mode).start() for _ in range(args.processes)]
+            try:
+                run(args, sims, dashboards, started, shared)
+            finally:
+                for dashboard in dashboards:
+                    dashboard.stop()
     finally:
-        for dashboard in dashboards:
-            dashboard.stop()
         sims.stop()
+    return 0
 
 
-def run(args, sims: Simulators, dashboards: list[ServerProcess], started: float) -> int:
+def run(args, sims: Simulators, dashboards: list[ServerProcess], started: float,
+        shared: bool) -> None:
     base = dashboards[0].url
     [session] = logged_in_sessions(base, 1)
     warm([session], base + "/bots")
@@ -234,7 +241,8 @@ def run(args, sims: Simulators, dashboards: list[ServerProcess], started: float)
             sims.control(index, "DELETE", "/faults")
 
     load = os.getloadavg()
-    print(f"\n{args.servers} servers x {args.bots} live bots = {args.servers * args.bots:,} bots; "
+    print(f"\nSTATUS_SHARED={'true' if shared else 'false'}: "
+          f"{args.servers} servers x {args.bots} live bots = {args.servers * args.bots:,} bots; "
           f"{len(dashboards)} dashboard process(es), gunicorn.conf.py (2 workers x 8 threads "
           f"each); status refresh {REFRESH:.0f} s; STATUS_WAIT_SECONDS 1; 1 client, "
           f"{args.seconds:.0f} s per measurement; load average "
@@ -253,8 +261,7 @@ def run(args, sims: Simulators, dashboards: list[ServerProcess], started: float)
               f"{fragment[0] / health[0]:>6.2f}x{banners:>8}{health[3] + page[3] + fragment[3]:>7}")
     print("\nms; x: the list (full page) or the poll (HX-Request fragment) over /healthz measured "
           "just before it; banners: servers named stale on the admin's list page")
-    print(f"total {time.perf_counter() - started:.0f} s")
-    return 0
+    print(f"{time.perf_counter() - started:.0f} s since the start", flush=True)
 
 
 if __name__ == "__main__":

@@ -85,7 +85,7 @@ def base_config(database_url: str, **overrides) -> dict:
         "ALERT_EVALUATE_SECONDS": 0,  # and condition evaluation
         "ALERTS_ALLOW_LOOPBACK": True,  # receivers listen on loopback
         # The shared snapshot writes on a connection of its own, outside the test's rolled-back
-        # transaction; the process tests (server_env) and tests/test_shared_status.py share.
+        # transaction (off by default anyway; tests/test_shared_status.py turns it on).
         "STATUS_SHARED": False,
         # Likewise a fleet refresh records in the request's thread here, not in the pool's
         # (the test's session is bound to one connection; process tests record in the pool).

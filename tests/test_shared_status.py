@@ -32,7 +32,7 @@ def wait_for(condition, what: str, seconds: float = 30.0) -> None:
 
 def test_two_processes_make_one_status_call_per_period(committed_app, migrated, server_env,
                                                        simulator):
-    env = {**server_env, "STATUS_CACHE_SECONDS": "60"}
+    env = {**server_env, "STATUS_SHARED": "true", "STATUS_CACHE_SECONDS": "60"}
     with running_server(migrated, **env) as one, running_server(migrated, **env) as two:
         first = Browser(one.url).login("admin", TEST_PASSWORD)
         second = Browser(two.url).login("admin", TEST_PASSWORD)
@@ -46,7 +46,8 @@ def test_two_processes_make_one_status_call_per_period(committed_app, migrated, 
 def test_when_the_leader_dies_another_process_takes_over(committed_app, migrated,
                                                          server_env, simulator):
     # A long read timeout: the leader's call is held by the slow simulator until it is killed.
-    env = {**server_env, "HUMMINGBOT_READ_TIMEOUT": "60", "STATUS_WAIT_SECONDS": "0.2"}
+    env = {**server_env, "STATUS_SHARED": "true", "HUMMINGBOT_READ_TIMEOUT": "60",
+           "STATUS_WAIT_SECONDS": "0.2"}
     leader = ServerProcess(migrated, **env).start()
     try:
         with running_server(migrated, **env) as other:

@@ -2,7 +2,8 @@
 
 The process that takes a server's advisory lock calls Hummingbot and writes what it answered
 here; the others read this row instead of calling (shared_status.py). A cache, so UNLOGGED:
-no WAL for a few hundred kilobytes per server per period, and a crash only empties it.
+no WAL for a few hundred kilobytes per server per period, and a crash only empties it. `json`,
+not `jsonb`: kept and read back as the text it is, never queried inside.
 
 Revision ID: 0013
 Revises: 0012
@@ -28,9 +29,9 @@ def upgrade():
                   server_default=sa.text("now()")),
         sa.Column("error_kind", sa.String(), nullable=True),
         sa.Column("error", sa.String(), nullable=True),
-        sa.Column("bots", postgresql.JSONB(astext_type=sa.Text()), nullable=False,
-                  server_default=sa.text("'{}'::jsonb")),
-        sa.Column("exited", postgresql.JSONB(astext_type=sa.Text()), nullable=True),
+        sa.Column("bots", postgresql.JSON(astext_type=sa.Text()), nullable=False,
+                  server_default=sa.text("'{}'::json")),
+        sa.Column("exited", postgresql.JSON(astext_type=sa.Text()), nullable=True),
         sa.ForeignKeyConstraint(["server_id"], ["hummingbot_servers.id"],
                                 name=op.f("fk_status_snapshots_server_id_hummingbot_servers"),
                                 ondelete="CASCADE"),
