@@ -265,6 +265,12 @@ class Fleet:
             self._inflight[server_id] = started
             return started
 
+    def settle(self, timeout: float = 60.0) -> None:
+        """Wait for the refreshes under way in this process (tests, between scenarios)."""
+        with self._lock:
+            running = [future for future, _ in self._inflight.values()]
+        wait(running, timeout=timeout)
+
     def _fetch_and_record(self, link: Hummingbot) -> LiveSnapshot:
         """A refresh in the pool: the status, then its recording (badges, last seen,
         samples) in the pool thread's own session, off the request path; a few at a time, so
