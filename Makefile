@@ -47,11 +47,12 @@ drill: install-dev
 	$(BIN)/python -m tests.drills
 
 ## 10,000 bots, production server config, concurrent clients: figures per route; then a
-## 1,000-bot batch from preview to last item.
+## 1,000-bot batch from preview to last item; alerts; 20 Hummingbot servers x 500 bots.
 bench: install-dev
 	$(BIN)/python -m tests.benchmark $(BENCH_ARGS)
 	$(BIN)/python -m tests.bench_batches
 	$(BIN)/python -m tests.bench_alerts
+	$(BIN)/python -m tests.bench_servers
 
 lint: install-dev
 	$(BIN)/ruff check .

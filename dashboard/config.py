@@ -116,6 +116,8 @@ class Settings:
     hummingbot_deploy_timeout: float
     hummingbot_extra_headers: dict[str, str]
     status_cache_seconds: float
+    status_wait_seconds: float
+    status_shared: bool
     breaker_threshold: int
     breaker_reset_seconds: float
     reconcile_interval_seconds: float
@@ -173,6 +175,8 @@ class Settings:
             "HUMMINGBOT_DEPLOY_TIMEOUT": self.hummingbot_deploy_timeout,
             "HUMMINGBOT_EXTRA_HEADERS": self.hummingbot_extra_headers,
             "STATUS_CACHE_SECONDS": self.status_cache_seconds,
+            "STATUS_WAIT_SECONDS": self.status_wait_seconds,
+            "STATUS_SHARED": self.status_shared,
             "HUMMINGBOT_BREAKER_THRESHOLD": self.breaker_threshold,
             "HUMMINGBOT_BREAKER_RESET_SECONDS": self.breaker_reset_seconds,
             "RECONCILE_INTERVAL_SECONDS": self.reconcile_interval_seconds,
@@ -300,6 +304,12 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         hummingbot_deploy_timeout=_float(env, "HUMMINGBOT_DEPLOY_TIMEOUT", 30.0),
         hummingbot_extra_headers={str(k): str(v) for k, v in extra_headers.items()},
         status_cache_seconds=_float(env, "STATUS_CACHE_SECONDS", 2.0),
+        # How long a page waits for a status refresh it found under way before it shows the
+        # server's previous snapshot, greyed (fleet.py): a slow server never holds a page.
+        status_wait_seconds=_float(env, "STATUS_WAIT_SECONDS", 1.0),
+        # One status call per server per period for the whole deployment (shared_status.py);
+        # off by default: PERFORMANCE.md, "Many Hummingbot servers", says when it pays.
+        status_shared=_bool(env.get("STATUS_SHARED"), False),
         breaker_threshold=_int(env, "HUMMINGBOT_BREAKER_THRESHOLD", 3),
         # While open, the breaker lets one call probe every this many seconds: under half a
         # poll period, so pages show live status by the first poll after Hummingbot is back.

@@ -6,21 +6,20 @@ is the generation: an edit rebuilds that server's link, so its breaker and feed 
 The server named `default` uses the app's own link (`app.extensions["hummingbot"]`, built
 from HUMMINGBOT_API_URL) whenever that is configured.
 
-A page asks every enabled server in parallel, through each server's feed (single flight,
-stale while revalidating: one status call per server per period per process). Only the caller
-that starts a server's refresh waits for it, and then for the slowest server, not the sum of
-all; everyone else gets each server's previous snapshot at once (greyed once it is overdue).
-A server that has not answered within a safety bound shows its previous snapshot, greyed, or
-"timing out" when it has none; its fetch goes on and fills its feed for the next page. So one
-slow or dead server greys only its own bots and costs the page no more than the one-server
-feed did.
+A page asks every enabled server in parallel, through each server's feed (single flight:
+one refresh per server at a time per process; with STATUS_SHARED, one per server per period
+for the whole deployment, shared_status.py). A page waits for a refresh at most
+STATUS_WAIT_SECONDS after it began, whoever began it; a server that has not answered by then
+shows its previous snapshot, greyed, or "timing out" when it has none, and its fetch goes on
+in the pool and fills its feed for the next page. So one slow or dead server greys only its
+own bots and never holds a page longer than that budget.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -38,7 +37,7 @@ from .status import LiveSnapshot
 # statements a page costs do not depend on timing.
 REFRESH_SECONDS = 0.0
 MAX_WORKERS = 32  # concurrent status calls per process, whatever the number of servers
-WAIT_CALLS = 4  # a status GET (up to 3 attempts) and the exited-containers GET
+RECORDING_AT_ONCE = 4  # snapshots recorded at once per process (each holds a connection)
 
 
 @dataclass(frozen=True)
@@ -106,6 +105,8 @@ class Fleet:
         self._checked_at = float("-inf")
         self._rows: dict[int, tuple[str, bool]] = {}  # id -> (name, enabled)
         self._links: dict[int, Hummingbot] = {}  # built from rows (not the app's own)
+        self._inflight: dict[int, tuple[Future, float]] = {}  # refresh under way, its start
+        self._recording = threading.BoundedSemaphore(RECORDING_AT_ONCE)
         self._pool = ThreadPoolExecutor(max_workers=MAX_WORKERS,
                                         thread_name_prefix="hummingbot-status")
 
@@ -198,8 +199,15 @@ class Fleet:
 
     # ---------------------------------------------------------------------- snapshots
     def snapshot(self) -> FleetSnapshot | LiveSnapshot:
-        """Every enabled server's shared snapshot, fetched concurrently; recorded (badges,
-        last seen) in this thread, which holds the request's database session."""
+        """Every enabled server's shared snapshot; a refresh is recorded (badges, last seen)
+        in the pool with the fetch, so the request only reads.
+
+        A snapshot younger than the period is used as it is. Otherwise a refresh runs in the
+        pool (one per server per process at a time). A snapshot at most a period out of date
+        is shown meanwhile; an older one (or none) is waited for, at most STATUS_WAIT_SECONDS
+        after the refresh began, whoever began it. A refresh under way longer than that greys
+        the server's previous snapshot (overdue), or shows "timing out" when there is none.
+        So a slow server never holds a page longer than that budget."""
         links = self.enabled()
         stuck_after = self.app.config["DEPLOY_GRACE_SECONDS"]
         if not links:
@@ -207,17 +215,37 @@ class Fleet:
             return FleetSnapshot(fetched_at=utcnow(), servers={}, names={},
                                  stuck_after=stuck_after) if not own.configured \
                 else self._single(own)
-        futures = {self._pool.submit(link.feed.snapshot, record=False): (server_id, link)
-                   for server_id, _, link in links}
-        wait(futures, timeout=self._wait_seconds())
         servers: dict[int, LiveSnapshot] = {}
-        for future, (server_id, link) in futures.items():
+        pending: dict[int, tuple[Hummingbot, Future, float, float]] = {}
+        budget = self.app.config["STATUS_WAIT_SECONDS"]
+        for server_id, _, link in links:
+            cached = link.feed.cached()
+            if cached is not None:
+                link.record_once(cached)
+                servers[server_id] = replace(cached, server_id=server_id)
+                continue
+            future, began = self._refresh(server_id, link)
+            # Stale while revalidating: a snapshot at most a period out of date is shown at
+            # once while the refresh goes on; only an older one (or none) is waited for.
+            age = link.feed.age()
+            recent = age is not None and age < 2 * link.feed.ttl
+            pending[server_id] = (link, future, began,
+                                  time.monotonic() if recent else began + budget)
+        # Each refresh is waited for until its own deadline only: a slow server's refresh
+        # begun earlier is not waited for again because another server's has just begun.
+        for _, future, _, deadline in sorted(pending.values(), key=lambda item: item[3]):
+            remaining = deadline - time.monotonic()
+            if remaining > 0:
+                wait([future], timeout=remaining)
+        for server_id, (link, future, began, _) in pending.items():
             if future.done() and future.exception() is None:
                 snapshot = future.result()
                 link.record_once(snapshot)
-            else:  # still fetching: its last snapshot, greyed as overdue, or "timing out"
+            else:  # still fetching: its last snapshot (greyed once the refresh has taken
+                # longer than the budget), or "timing out"
                 previous = link.feed.peek()
-                snapshot = replace(previous, overdue=True) if previous is not None else \
+                late = time.monotonic() - began >= budget
+                snapshot = replace(previous, overdue=late) if previous is not None else \
                     LiveSnapshot(fetched_at=utcnow(), bots={}, error_kind="timeout",
                                  error="No answer yet.", stuck_after=stuck_after)
             servers[server_id] = replace(snapshot, server_id=server_id)
@@ -225,19 +253,47 @@ class Fleet:
                              servers=servers, names=self.names(refresh=False),
                              stuck_after=stuck_after)
 
-    def _wait_seconds(self) -> float:
-        """How long a page waits for the servers it asks: one status fetch with its retries
-        and the exited-containers call (what the one-server feed waited), a safety bound;
-        the feed's own stale-while-revalidate makes every other caller wait nothing."""
-        config = self.app.config
-        return WAIT_CALLS * (config["HUMMINGBOT_CONNECT_TIMEOUT"]
-                             + config["HUMMINGBOT_READ_TIMEOUT"]) + 1.0
+    def _refresh(self, server_id: int, link: Hummingbot) -> tuple[Future, float]:
+        """The refresh of one server under way in this process, or a new one: never two at
+        once, so a dead server cannot fill the pool with callers waiting for its feed."""
+        with self._lock:
+            running = self._inflight.get(server_id)
+            if running is not None and not running[0].done():
+                return running
+            started = (self._pool.submit(self._in_context, self._fetch_and_record, link),
+                       time.monotonic())
+            self._inflight[server_id] = started
+            return started
+
+    def settle(self, timeout: float = 60.0) -> None:
+        """Wait for the refreshes under way in this process (tests, between scenarios)."""
+        with self._lock:
+            running = [future for future, _ in self._inflight.values()]
+        wait(running, timeout=timeout)
+
+    def _fetch_and_record(self, link: Hummingbot) -> LiveSnapshot:
+        """A refresh in the pool: the status, then its recording (badges, last seen,
+        samples) in the pool thread's own session, off the request path; a few at a time, so
+        twenty servers never take every database connection from the requests."""
+        snapshot = link.feed.snapshot(record=False)
+        # The tests' in-process harness binds every session to one connection, which a pool
+        # thread must not share: there the request records, as it did before.
+        if self.app.config.get("STATUS_RECORD_IN_POOL", True):
+            with self._recording:
+                link.record_once(snapshot)
+        return snapshot
+
+    def _in_context(self, call, *args, **kwargs):
+        """Pool threads get an app context (the shared snapshot reads PostgreSQL)."""
+        with self.app.app_context():
+            return call(*args, **kwargs)
 
     def fresh_snapshots(self, links: list[tuple[int | None, Hummingbot]]
                         ) -> dict[int | None, LiveSnapshot]:
         """Ask each server now, concurrently, and wait for every answer (each bounded by its
         client's timeouts and breaker); nothing recorded (reconcile records after its commit)."""
-        futures = {server_id: self._pool.submit(link.feed.snapshot, max_age=0, record=False)
+        futures = {server_id: self._pool.submit(self._in_context, link.feed.snapshot,
+                                                max_age=0, record=False)
                    for server_id, link in links}
         return {server_id: replace(future.result(), server_id=server_id)
                 for server_id, future in futures.items()}

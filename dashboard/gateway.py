@@ -112,10 +112,13 @@ class Hummingbot:
         self.client: HummingbotClient | None = (
             client_from_settings(settings, breaker=self.breaker) if self.configured else None
         )
+        shared = app.extensions.get("shared_status")
         self.feed = StatusFeed(self._fetch_status, app.config["STATUS_CACHE_SECONDS"],
                                fetch_exited=self._fetch_exited, on_fresh=self._record_snapshot,
                                on_failed=self._record_failure,
-                               stuck_after=app.config["DEPLOY_GRACE_SECONDS"])
+                               stuck_after=app.config["DEPLOY_GRACE_SECONDS"],
+                               share=self._shared if shared is not None else None)
+        self._shared_status = shared
         self._recorded: tuple[str, float] | None = None  # (facts, when) recorded last
         self._failure_recorded: tuple[str, float] | None = None  # (error kind, when)
         self._recorded_at = None  # fetched_at of the snapshot recorded last
@@ -153,6 +156,11 @@ class Hummingbot:
                                         request_sent=False)
         return self.client
 
+    def _shared(self, fetch, *, held, since) -> LiveSnapshot:
+        """One call per period for the whole deployment (shared_status.py)."""
+        return self._shared_status.get(self.server_id, fetch, ttl=self.feed.ttl, held=held,
+                                       since=since, stuck_after=self.feed.stuck_after)
+
     def _fetch_status(self) -> dict[str, LiveBot]:
         return self.require_client().status()
 
@@ -163,9 +171,9 @@ class Hummingbot:
         self.record_once(snapshot)
 
     def record_once(self, snapshot: LiveSnapshot) -> None:
-        """Record a fresh snapshot once, whichever caller sees it first (the fleet fetches in
-        worker threads and records in the request's)."""
-        if not snapshot.reachable:
+        """Record a fresh snapshot once, whichever caller sees it first. A snapshot shared by
+        another process was recorded there (badges, last seen, samples): not again here."""
+        if not snapshot.reachable or snapshot.shared:
             return
         with self._record_lock:
             if self._recorded_at == snapshot.fetched_at:
@@ -429,9 +437,10 @@ def start_periodic_history(app: Flask) -> None:
 
 
 def init_app(app: Flask) -> None:
-    from . import fleet
+    from . import fleet, shared_status
     from .rows_cache import RowsCache
 
+    shared_status.init_app(app)
     app.extensions["hummingbot"] = Hummingbot(app)
     fleet.init_app(app)
     # Rows are cached no longer than the status they show is shared.

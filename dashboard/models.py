@@ -24,7 +24,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import JSON, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from .sealed import Sealed
@@ -218,6 +218,27 @@ class HummingbotServer(db.Model):
 
     def __repr__(self) -> str:  # never the credentials
         return f"<HummingbotServer {self.name}>"
+
+
+class StatusSnapshot(db.Model):
+    """The last status answer of one server, shared by every dashboard process
+    (shared_status.py): written by the process holding the server's advisory lock, read by
+    the others instead of calling Hummingbot. A cache: UNLOGGED, emptied by a crash."""
+
+    __tablename__ = "status_snapshots"
+    __table_args__ = {"prefixes": ["UNLOGGED"]}
+
+    server_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("hummingbot_servers.id", ondelete="CASCADE"), primary_key=True)
+    fetched_at: Mapped[datetime] = mapped_column(DateTime, nullable=False)
+    taken_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False,
+                                               server_default=func.now())
+    error_kind: Mapped[str | None] = mapped_column(String)
+    error: Mapped[str | None] = mapped_column(String)
+    # json, not jsonb: stored and read back as the text it is, never queried inside.
+    bots: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False,
+                                                 server_default=text("'{}'::json"))
+    exited: Mapped[list[str] | None] = mapped_column(JSON)
 
 
 class BotChanges(db.Model):

@@ -76,6 +76,8 @@ class LiveSnapshot:
     stuck_after: float = DEFAULT_STUCK_AFTER  # a transition older than this is "stuck"
     # The hummingbot_servers row it came from; None: the server named `default`.
     server_id: int | None = None
+    # Read from status_snapshots (shared_status.py): the process that fetched it recorded it.
+    shared: bool = False
 
     def for_server(self, server_id: int | None) -> LiveSnapshot:
         """The snapshot of the server running a bot: one server's snapshot is its own
@@ -383,8 +385,12 @@ class StatusFeed:
         on_failed: Callable[[LiveSnapshot], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
         stuck_after: float = DEFAULT_STUCK_AFTER,
+        share: Callable[..., LiveSnapshot] | None = None,
     ):
         self._fetch = fetch
+        # share(fetch, held=, since=): the deployment's shared answer (shared_status.py).
+        self._share = share
+        self._invalidated_at: datetime | None = None  # our own change: see its effect
         self._fetch_exited = fetch_exited
         self.ttl = ttl
         self._on_fresh = on_fresh
@@ -430,7 +436,11 @@ class StatusFeed:
                 return fresh  # fetched by the caller we waited for
             with self._state:
                 self._flight_since = self._clock()
-            snapshot = self._fetch_snapshot()
+                held, since = self._snapshot, self._invalidated_at
+            if self._share is None or wants_fresh:
+                snapshot = self._fetch_snapshot()
+            else:
+                snapshot = self._share(self._fetch_snapshot, held=held, since=since)
             with self._state:
                 self._snapshot, self._taken_at = snapshot, self._clock()
                 self._flight_since = None
@@ -464,6 +474,20 @@ class StatusFeed:
                 snapshot = replace(snapshot, exited=frozenset(self._fetch_exited()))
         return snapshot
 
+    def cached(self) -> LiveSnapshot | None:
+        """The shared snapshot while it is younger than the ttl, without fetching."""
+        return self._current(self.ttl)
+
+    def age(self) -> float | None:
+        """Seconds since the last snapshot was taken (None: never)."""
+        with self._state:
+            return None if self._snapshot is None else self._clock() - self._taken_at
+
+    @property
+    def fetching(self) -> bool:
+        """A refresh is under way in this process."""
+        return self._flight.locked()
+
     def peek(self) -> LiveSnapshot | None:
         """The last snapshot, whatever its age, without fetching (None: never fetched)."""
         with self._state:
@@ -473,3 +497,4 @@ class StatusFeed:
         """After a lifecycle action, so the next page shows its effect."""
         with self._state:
             self._snapshot = None
+            self._invalidated_at = utcnow()

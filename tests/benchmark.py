@@ -54,7 +54,7 @@ def start_database(tmp: Path, name: str = "bm_bench") -> str:
         server_url = server.get_uri().replace("postgresql://", "postgresql+psycopg2://", 1)
     url = sa.engine.make_url(server_url)
     # Its own name on a shared server (BENCH_DB_NAME), so two benches never drop each other's.
-    name = os.environ.get("BENCH_DB_NAME", "bm_bench")
+    name = os.environ.get("BENCH_DB_NAME", name)
     if not name.replace("_", "").isalnum():
         raise SystemExit("BENCH_DB_NAME: letters, digits and _ only")
     admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")

@@ -84,6 +84,12 @@ def base_config(database_url: str, **overrides) -> dict:
         "ALERT_WORKERS": 0,  # and alert deliveries (alerts.delivery.run_pending)
         "ALERT_EVALUATE_SECONDS": 0,  # and condition evaluation
         "ALERTS_ALLOW_LOOPBACK": True,  # receivers listen on loopback
+        # The shared snapshot writes on a connection of its own, outside the test's rolled-back
+        # transaction (off by default anyway; tests/test_shared_status.py turns it on).
+        "STATUS_SHARED": False,
+        # Likewise a fleet refresh records in the request's thread here, not in the pool's
+        # (the test's session is bound to one connection; process tests record in the pool).
+        "STATUS_RECORD_IN_POOL": False,
     }
     config.update(overrides)
     return config
@@ -226,7 +232,8 @@ def committed_app(migrated, accounts, simulator) -> Iterator[Flask]:
                 "TRUNCATE alert_deliveries, alerts, alert_mutes, alert_rules, alert_destinations, "
                 "batch_items, batches, bot_versions, bot_events, performance_segments, "
                 "performance_points, performance_latest, performance_backfills, bots, "
-                "login_throttle, performance_server_clock, hummingbot_servers"))
+                "login_throttle, performance_server_clock, status_snapshots, "
+                "hummingbot_servers"))
             conn.execute(sa.text(
                 "UPDATE performance_clock SET sampled_at = NULL, maintained_at = NULL"))
             conn.execute(sa.text(

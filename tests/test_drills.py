@@ -216,6 +216,10 @@ def test_postgres_restart_during_traffic(restartable_postgres, server_env, simul
 FAULTS = ["unreachable", "slow", "error500", "malformed_json", "wrong_shape", "unauthorized"]
 
 
+BANNERS = ("Hummingbot is unreachable", "Hummingbot is slow / timing out",
+           "rejected the dashboard")
+
+
 def test_pages_answer_from_the_database_under_every_hummingbot_fault(
         committed_app, migrated, server_env, simulator):
     timeouts = {"HUMMINGBOT_READ_TIMEOUT": "0.5", "HUMMINGBOT_CONNECT_TIMEOUT": "0.5"}
@@ -247,6 +251,12 @@ def test_pages_answer_from_the_database_under_every_hummingbot_fault(
                         assert "pmm-btc" in response.text
             figures[f"{fault}_slowest_ms"] = round(slowest * 1000)
             simulator.clear_faults()
+            # A refresh begun under this fault may still be under way (a page waits for it
+            # only STATUS_WAIT_SECONDS): the next fault starts once pages show answers again.
+            deadline = time.monotonic() + 30
+            while any(banner in admin.get("/bots").text for banner in BANNERS):
+                assert time.monotonic() < deadline, f"pages never recovered from {fault}"
+                time.sleep(0.1)
 
     # Then with the breaker: once it is open, pages stop waiting and Hummingbot gets nothing.
     with_breaker = {**server_env, **timeouts, "HUMMINGBOT_BREAKER_THRESHOLD": "3",
@@ -256,6 +266,11 @@ def test_pages_answer_from_the_database_under_every_hummingbot_fault(
         simulator.set_fault("slow", seconds=2)
         for _ in range(3):
             admin.get("/bots")
+        # Pages do not wait for the timing-out calls to end: the breaker opens when they do.
+        deadline = time.monotonic() + 30
+        while ">open<" not in admin.get("/servers").text.replace(" ", ""):
+            assert time.monotonic() < deadline, "the breaker never opened"
+            time.sleep(0.1)
         simulator.reset_counts()
         started = time.perf_counter()
         for _ in range(10):

@@ -47,13 +47,19 @@ def eu_sim(eu_server) -> Iterator[SimulatorHandle]:
 @pytest.fixture
 def two(app, simulator, eu_sim):
     """`default` and `eu`, each with the test account, a manual clock and no warm-up."""
+    from dashboard.fleet import fleet
+
     for sim in (simulator, eu_sim):
         sim.state.add_account("client_sharp")
         sim.configure(warmup_seconds=0, stopping_seconds=0)
         sim.advance(0)
     default_id = servers.default_server_id()
     eu = servers.add_server("eu", eu_sim.url, "eu-user", EU_PASSWORD)
-    return {"default": default_id, "eu": eu.id, "sims": {"default": simulator, "eu": eu_sim}}
+    yield {"default": default_id, "eu": eu.id, "sims": {"default": simulator, "eu": eu_sim}}
+    # A page does not wait for a slow refresh: let it end here, not in the next test.
+    for sim in (simulator, eu_sim):
+        sim.clear_faults()
+    fleet().settle()
 
 
 def _bot(make_bot, two, server: str, **fields) -> Bot:
@@ -400,3 +406,39 @@ def test_one_server_down_is_an_outage_while_another_answers(two, make_bot):
     assert failing_since() is None
     evaluate(now=since + timedelta(days=1, minutes=1), force=True)
     assert unreachable_alerts() == ["resolved"]
+
+
+def test_a_page_never_waits_for_a_slow_servers_answer(app, two, make_bot, login, monkeypatch):
+    """The page answers while the slow server still holds its status request: it shows that
+    server's last snapshot, greyed, and the other server's bots live. (It waited for the
+    whole fetch, retries included, before: seconds per page with one slow server.)"""
+    from dashboard.fleet import fleet
+
+    monkeypatch.setitem(app.config, "HUMMINGBOT_READ_TIMEOUT", 5.0)  # the eu link's, held
+    monkeypatch.setitem(app.config, "STATUS_WAIT_SECONDS", 0.2)
+    for server in ("default", "eu"):
+        two["sims"][server].seed_bot(f"live-{server}", controllers=["pmm_btc_1"])
+        bot = _bot(make_bot, two, server, id=server, name=server)
+        bot.instance_name, bot.status = f"live-{server}", "running"
+    db.session.commit()
+    admin = login.as_admin()
+    rows_html(admin)  # a first snapshot of each server
+    eu = two["sims"]["eu"]
+    eu.set_fault("slow", seconds=600, path="/bot-orchestration/status")
+    eu.reset_counts()
+    try:
+        html = rows_html(admin)
+        eu_link = fleet().link(two["eu"])
+        assert eu_link.feed.fetching  # the slow server's answer is still awaited
+        assert eu.request_count("GET", "/bot-orchestration/status") == 1
+        eu_row = html[html.index('id="bot-eu"'):].split("</tr>", 1)[0]
+        default_row = html[html.index('id="bot-default"'):].split("</tr>", 1)[0]
+        assert "stale" in eu_row and "stale" not in default_row
+        assert badge(html, "eu") == "running"  # its last status, greyed
+        assert "Hummingbot server eu is slow" in html
+        # Another page meanwhile starts no second call to the slow server.
+        rows_html(admin)
+        assert eu.request_count("GET", "/bot-orchestration/status") == 1
+    finally:
+        eu.clear_faults()  # wakes the held request
+        fleet().settle()
