@@ -31,18 +31,23 @@ ERROR = {
     },
 }
 
+# A bot's settings: what a bot and each of its stored versions both carry.
+SETTINGS = {
+    "name": {"type": "string"},
+    "account_identifier": {"type": "string"},
+    "strategy": {"type": "string"},
+    "connector": {"type": "string"},
+    "pair": {"type": "string"},
+    "config": {"type": "object"},
+}
+
 BOT = {
     "type": "object",
     "required": ["id", "name", "account_identifier", "strategy", "connector", "pair", "config",
                  "status", "version", "display_status", "status_is_stale", "live"],
     "properties": {
         "id": {"type": "string"},
-        "name": {"type": "string"},
-        "account_identifier": {"type": "string"},
-        "strategy": {"type": "string"},
-        "connector": {"type": "string"},
-        "pair": {"type": "string"},
-        "config": {"type": "object"},
+        **SETTINGS,
         "status": {"type": ["string", "null"], "enum": [*BOT_STATUSES, None]},
         "created_at": NULLABLE_TIME,
         "updated_at": NULLABLE_TIME,
@@ -99,12 +104,7 @@ VERSIONS = {
             "properties": {
                 "version": {"type": "integer"},
                 "current": {"type": "boolean"},
-                "name": {"type": "string"},
-                "account_identifier": {"type": "string"},
-                "strategy": {"type": "string"},
-                "connector": {"type": "string"},
-                "pair": {"type": "string"},
-                "config": {"type": "object"},
+                **SETTINGS,
                 "replaced_at": NULLABLE_TIME,
                 "replaced_by": {"type": ["string", "null"],
                                 "description": "An operator's login; \"operator\" for clients."},

@@ -3,6 +3,8 @@ function in `recovery.py`, and render."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import (
     Blueprint,
     abort,
@@ -20,6 +22,7 @@ from . import lifecycle, pickers, recovery
 from .access import admin_only, get_bot_or_404
 from .bots import wants_fragment
 from .fleet import fleet
+from .models import Bot
 from .registry import StateError, actor_name
 from .servers import DEFAULT_SERVER, NAME_RULE
 from .transfer import ImportFileError
@@ -147,55 +150,54 @@ def redeploy(bot_id: str):
     return _back()
 
 
+def _act(bot_id: str, action: Callable[[Bot], tuple[str, str]]):
+    """One desk action on one bot: `action` returns the flash (message, category); a
+    refusal is flashed instead. The desk comes back either way."""
+    bot = get_bot_or_404(bot_id)
+    try:
+        flash(*action(bot))
+    except (StateError, recovery.RecoveryError) as exc:
+        flash(str(exc), "error")
+    return _back()
+
+
 @bp.route("/bots/<bot_id>/relink/<instance_name>", methods=["POST"])
 @admin_only
 def relink(bot_id: str, instance_name: str):
-    bot = get_bot_or_404(bot_id)
     instance_name = _instance_name_or_404(instance_name)
-    try:
+
+    def action(bot: Bot) -> tuple[str, str]:
         bot = recovery.relink(bot.id, instance_name, actor_name(current_user))
-    except recovery.RecoveryError as exc:
-        flash(str(exc), "error")
-        return _back()
-    flash(f"{bot.name} is re-linked to {instance_name}: the same definition, id and history, "
-          "now matched to the bot Hummingbot runs.", "success")
-    return _back()
+        return (f"{bot.name} is re-linked to {instance_name}: the same definition, id and "
+                "history, now matched to the bot Hummingbot runs.", "success")
+    return _act(bot_id, action)
 
 
 @bp.route("/bots/<bot_id>/mark-stopped", methods=["POST"])
 @admin_only
 def mark_stopped(bot_id: str):
-    bot = get_bot_or_404(bot_id)
-    try:
+    def action(bot: Bot) -> tuple[str, str]:
         recovery.mark_missing_stopped(bot.id, actor_name(current_user))
-        flash(f"{bot.name} is marked stopped.", "success")
-    except recovery.RecoveryError as exc:
-        flash(str(exc), "error")
-    return _back()
+        return f"{bot.name} is marked stopped.", "success"
+    return _act(bot_id, action)
 
 
 @bp.route("/bots/<bot_id>/settle", methods=["POST"])
 @admin_only
 def settle(bot_id: str):
-    bot = get_bot_or_404(bot_id)
-    try:
+    def action(bot: Bot) -> tuple[str, str]:
         outcome = recovery.settle(bot.id, actor_name(current_user))
-        flash(outcome.message, "success" if outcome.changed else "info")
-    except recovery.RecoveryError as exc:
-        flash(str(exc), "error")
-    return _back()
+        return outcome.message, "success" if outcome.changed else "info"
+    return _act(bot_id, action)
 
 
 @bp.route("/bots/<bot_id>/restore", methods=["POST"])
 @admin_only
 def restore(bot_id: str):
-    bot = get_bot_or_404(bot_id)
-    try:
+    def action(bot: Bot) -> tuple[str, str]:
         recovery.restore(bot.id, actor_name(current_user))
-        flash(f"{bot.name} is restored (stopped).", "success")
-    except (StateError, recovery.RecoveryError) as exc:
-        flash(str(exc), "error")
-    return _back()
+        return f"{bot.name} is restored (stopped).", "success"
+    return _act(bot_id, action)
 
 
 @bp.route("/recreate", methods=["GET", "POST"])

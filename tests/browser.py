@@ -75,6 +75,22 @@ def log_in(page, server, username: str, password: str | None = None) -> None:
 LANDING = re.compile(r"/(bots|accounts/[A-Za-z0-9_-]+)$")
 
 
+def log_out(page) -> None:
+    page.click("text=Log out")
+    page.wait_for_url("**/login")
+
+
+def open_as_client(chromium, server):
+    """A fresh context logged in as the client `sharp`, on its bot list: (context, page, csp)."""
+    context = chromium.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    csp = CspWatcher(page)
+    log_in(page, server, "sharp")
+    page.wait_for_url("**/accounts/client_sharp")  # clients land on their account's page
+    page.goto(server.url + "/bots")
+    return context, page, csp
+
+
 def screenshot(page, name: str) -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser import CspWatcher, screenshot
+from tests.browser import CspWatcher, log_out, screenshot
 from tests.conftest import TEST_PASSWORD, make_bot_data
 from tests.servers import ROOT, Browser, running_server
 
@@ -71,8 +71,7 @@ def test_a_whole_session_runs_without_a_single_csp_violation(chromium, server, s
     page.wait_for_url("**/bots/csp-bot")
     assert "ETH-USDT" in page.content()
 
-    page.click("text=Log out")
-    page.wait_for_url("**/login")
+    log_out(page)
     assert reported == [] and console.violations == []
 
     # Control: the page does report a violation when there is one (blocked before any request).

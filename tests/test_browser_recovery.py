@@ -10,7 +10,7 @@ import pytest
 
 from dashboard.models import Bot, db
 from dashboard.registry import archive_bot, create_bot, utcnow
-from tests.browser import CspWatcher, log_in, screenshot
+from tests.browser import CspWatcher, log_in, log_out, open_as_client, screenshot
 from tests.conftest import make_bot_data
 from tests.servers import running_server
 from tests.test_transfer import OLD_METADATA
@@ -107,16 +107,10 @@ def test_admin_adopts_the_orphan_and_the_client_sees_it_running(chromium, server
 
     page.goto(server.url + "/recovery/recreate")
     screenshot(page, "recovery-recreate")
-    page.click("text=Log out")
-    page.wait_for_url("**/login")
+    log_out(page)
     context.close()
 
-    context = chromium.new_context(viewport={"width": 1280, "height": 800})
-    page = context.new_page()
-    csp_client = CspWatcher(page)
-    log_in(page, server, "sharp")
-    page.wait_for_url("**/accounts/client_sharp")  # clients land on their account's page
-    page.goto(server.url + "/bots")
+    context, page, csp_client = open_as_client(chromium, server)
     row = page.locator("#bot-sharp-grid")
     assert row.locator(".badge").inner_text() == "Running"
     assert page.locator("nav >> text=Recovery").count() == 0

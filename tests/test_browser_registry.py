@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.browser import CspWatcher, log_in, screenshot
+from tests.browser import CspWatcher, log_in, log_out, open_as_client, screenshot
 from tests.conftest import TEST_PASSWORD, make_bot_data
 from tests.servers import Browser, running_server
 
@@ -54,16 +54,10 @@ def test_admin_creates_a_bot_and_a_client_sees_only_its_own(chromium, server):
     assert "Configuration is not valid JSON" in page.content()
     assert page.input_value("textarea[name=config]") == '{"order_amount": }'
     screenshot(page, "admin-edit-error")
-    page.click("text=Log out")
-    page.wait_for_url("**/login")
+    log_out(page)
     context.close()
 
-    context = chromium.new_context(viewport={"width": 1280, "height": 800})
-    page = context.new_page()
-    csp_client = CspWatcher(page)
-    log_in(page, server, "sharp")
-    page.wait_for_url("**/accounts/client_sharp")  # clients land on their account's page
-    page.goto(server.url + "/bots")
+    context, page, csp_client = open_as_client(chromium, server)
     assert page.locator("#bot-sharp-pmm").is_visible()
     assert page.locator("#bot-other-bot").count() == 0
     assert page.locator("text=Edit").count() == 0

@@ -31,13 +31,16 @@ def test_the_forms_offer_hummingbots_accounts_and_connectors(login, simulator):
 
 
 def test_a_mistyped_account_is_refused_with_a_path_to_create_it(login, simulator):
-    response = login.as_admin().post("/bots/new", data=make_bot_data(
-        account_identifier="client_shrap"))
-    assert response.status_code == 422
-    page = response.get_data(as_text=True)
-    assert "Account is not an account Hummingbot knows" in page
-    assert 'value="client_shrap"' in page  # the input is kept
-    assert 'href="/hummingbot/accounts/new?name=client_shrap&amp;next=/bots/new"' in page
+    admin = login.as_admin()
+    for path in ("/bots/new", "/recovery/recreate"):
+        response = admin.post(path, data=make_bot_data(account_identifier="client_shrap"))
+        assert response.status_code == 422
+        page = response.get_data(as_text=True)
+        assert "Account is not an account Hummingbot knows" in page
+        assert 'value="client_shrap"' in page  # the input is kept
+        # The way to create it stands under the Account field, on both forms.
+        account = page.split('name="account_identifier"')[1].split('name="strategy"')[0]
+        assert f'href="/hummingbot/accounts/new?name=client_shrap&amp;next={path}"' in account
     assert count_bots() == 0
 
 

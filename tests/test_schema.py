@@ -91,27 +91,12 @@ def test_no_runtime_path_calls_create_all():
 def test_migrations_round_trip(database_url):
     """Every migration's downgrade works: upgrade, downgrade to base, upgrade again."""
     from flask_migrate import downgrade, upgrade
-    from sqlalchemy.engine import make_url
 
-    from dashboard import create_app
-    from tests.conftest import base_config
+    from tests.scratch_db import scratch_app
 
-    url = make_url(database_url)
-    scratch = f"{url.database}_roundtrip"
-    admin = sa.create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{scratch}"'))
-        conn.execute(sa.text(f'CREATE DATABASE "{scratch}"'))
-    try:
-        app = create_app(base_config(url.set(database=scratch).render_as_string(False)))
-        with app.app_context():
-            upgrade()
-            downgrade(revision="base")
-            upgrade()
-            tables = sa.inspect(db.engine).get_table_names()
-            db.engine.dispose()
-        assert {"bots", "bot_events", "users", "alembic_version"} <= set(tables)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)'))
-        admin.dispose()
+    with scratch_app(database_url, "roundtrip"):
+        upgrade()
+        downgrade(revision="base")
+        upgrade()
+        tables = sa.inspect(db.engine).get_table_names()
+    assert {"bots", "bot_events", "users", "alembic_version"} <= set(tables)

@@ -3,11 +3,9 @@ while only `default` is used and refuses clearly otherwise."""
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
 
-from dashboard import create_app
 from dashboard.models import db
-from tests.conftest import base_config
+from tests import scratch_db
 
 INSERT_BOT = sa.text(
     "INSERT INTO bots (id, name, account_identifier, strategy, connector, pair, instance_name) "
@@ -16,22 +14,8 @@ INSERT_BOT = sa.text(
 
 @pytest.fixture
 def scratch_app(database_url):
-    url = make_url(database_url)
-    scratch = f"{url.database}_servers"
-    admin = sa.create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{scratch}"'))
-        conn.execute(sa.text(f'CREATE DATABASE "{scratch}"'))
-    try:
-        app = create_app(base_config(url.set(database=scratch).render_as_string(False)))
-        with app.app_context():
-            yield app
-            db.session.remove()
-            db.engine.dispose()
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)'))
-        admin.dispose()
+    with scratch_db.scratch_app(database_url, "servers") as app:
+        yield app
 
 
 def _scalar(sql, **params):
