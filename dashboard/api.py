@@ -9,7 +9,6 @@ from sqlalchemy import text
 from .access import get_bot_or_404, public
 from .disclosure import viewer_redaction
 from .fleet import fleet
-from .gateway import link_for
 from .models import db
 from .registry import BotFilters, filtered_bots
 from .serializers import row_to_dict
@@ -47,7 +46,7 @@ def list_bots():
 @bp.route("/api/bots/<bot_id>")
 def get_bot(bot_id: str):
     bot = get_bot_or_404(bot_id)  # first: a refused id must not cost a call to Hummingbot
-    snapshot = link_for(bot).feed.snapshot()
+    snapshot = fleet().server_snapshot(bot.server_id)
     [row] = merge_rows([bot], snapshot)
     return jsonify(row_to_dict(row, viewer_redaction(current_user, [bot])))
 

@@ -15,7 +15,6 @@ from .alerts.pages import open_alerts_for_bot, remember_firing_count
 from .disclosure import viewer_redaction
 from .edit_merge import base_values, merge_edit, saved_values
 from .fleet import fleet
-from .gateway import link_for
 from .history.views import bot_performance, landing_url_for, list_history
 from .models import db
 from .registry import (
@@ -123,7 +122,7 @@ def index():
 @bp.route("/bots/<bot_id>")
 def detail(bot_id: str):
     bot = get_bot_or_404(bot_id)
-    snapshot = link_for(bot).feed.snapshot()
+    snapshot = fleet().server_snapshot(bot.server_id)
     [row] = merge_rows([bot], snapshot)
     context = {"bot": bot, "row": row, "snapshot": snapshot, "as_of": snapshot.fetched_at,
                "poll_seconds": current_app.config["STATUS_POLL_SECONDS"]}

@@ -215,10 +215,27 @@ class Fleet:
             return FleetSnapshot(fetched_at=utcnow(), servers={}, names={},
                                  stuck_after=stuck_after) if not own.configured \
                 else self._single(own)
+        servers = self._snapshots([(server_id, link) for server_id, _, link in links])
+        return FleetSnapshot(fetched_at=min(s.fetched_at for s in servers.values()),
+                             servers=servers, names=self.names(refresh=False),
+                             stuck_after=stuck_after)
+
+    def server_snapshot(self, server_id: int | None) -> LiveSnapshot:
+        """One server's snapshot for a page about one of its bots, with the same rule as
+        `snapshot`: a slow server never holds the bot's page longer than the budget either."""
+        link = self.link(server_id)
+        if server_id is None:  # the app's own link, before any server row exists
+            return link.feed.snapshot()
+        return self._snapshots([(server_id, link)])[server_id]
+
+    def _snapshots(self, links: list[tuple[int, Hummingbot]]) -> dict[int, LiveSnapshot]:
+        """Each server's snapshot: cached, or refreshed in the pool and waited for until the
+        refresh's own deadline (see `snapshot`)."""
+        stuck_after = self.app.config["DEPLOY_GRACE_SECONDS"]
+        budget = self.app.config["STATUS_WAIT_SECONDS"]
         servers: dict[int, LiveSnapshot] = {}
         pending: dict[int, tuple[Hummingbot, Future, float, float]] = {}
-        budget = self.app.config["STATUS_WAIT_SECONDS"]
-        for server_id, _, link in links:
+        for server_id, link in links:
             cached = link.feed.cached()
             if cached is not None:
                 link.record_once(cached)
@@ -249,9 +266,7 @@ class Fleet:
                     LiveSnapshot(fetched_at=utcnow(), bots={}, error_kind="timeout",
                                  error="No answer yet.", stuck_after=stuck_after)
             servers[server_id] = replace(snapshot, server_id=server_id)
-        return FleetSnapshot(fetched_at=min(s.fetched_at for s in servers.values()),
-                             servers=servers, names=self.names(refresh=False),
-                             stuck_after=stuck_after)
+        return servers
 
     def _refresh(self, server_id: int, link: Hummingbot) -> tuple[Future, float]:
         """The refresh of one server under way in this process, or a new one: never two at

@@ -442,3 +442,34 @@ def test_a_page_never_waits_for_a_slow_servers_answer(app, two, make_bot, login,
     finally:
         eu.clear_faults()  # wakes the held request
         fleet().settle()
+
+
+def test_a_bots_own_page_never_waits_for_its_slow_server(app, two, make_bot, login,
+                                                         monkeypatch):
+    """A bot's page and its JSON answer while its server still holds the status request, with
+    the bot's last status greyed. (They waited for the whole fetch, retries included: a slow
+    server held its bots' pages for up to the client's timeouts.)"""
+    from dashboard.fleet import fleet
+
+    monkeypatch.setitem(app.config, "HUMMINGBOT_READ_TIMEOUT", 5.0)
+    monkeypatch.setitem(app.config, "STATUS_WAIT_SECONDS", 0.2)
+    two["sims"]["eu"].seed_bot("live-eu", controllers=["pmm_btc_1"])
+    bot = _bot(make_bot, two, "eu", id="eu", name="eu")
+    bot.instance_name, bot.status = "live-eu", "running"
+    db.session.commit()
+    admin = login.as_admin()
+    live = {"HX-Request": "true"}  # the bot page's live part
+    assert "badge-running" in admin.get("/bots/eu", headers=live).get_data(as_text=True)
+    eu = two["sims"]["eu"]
+    eu.set_fault("slow", seconds=600, path="/bot-orchestration/status")
+    eu.reset_counts()
+    try:
+        page = admin.get("/bots/eu", headers=live).get_data(as_text=True)
+        assert fleet().link(two["eu"]).feed.fetching  # its answer is still awaited
+        assert "badge-running stale" in page and "is slow / timing out" in page
+        assert admin.get("/bots/eu").status_code == 200  # the whole page too
+        assert admin.get("/api/bots/eu").get_json()["status"] == "running"
+        assert eu.request_count("GET", "/bot-orchestration/status") == 1  # one, not one each
+    finally:
+        eu.clear_faults()
+        fleet().settle()
