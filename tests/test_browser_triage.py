@@ -95,3 +95,52 @@ def test_chips_and_sort_headers_one_click_each(chromium, server, fleet):
     assert csp.violations == []
     phone.close()
     context.close()
+
+
+# Widths from a phone to a wide desktop: the list is cards wherever its table would not fit
+# Pico's column (under 1280 px) and a table that stays inside that column from there on.
+LIST_WIDTHS = (390, 800, 1024, 1280, 1440)
+LIST_GEOMETRY = """() => {
+    const main = document.querySelector('main'), table = document.querySelector('table.bots');
+    const label = cell => getComputedStyle(cell, '::before').content;
+    const row = document.querySelector('#bot-crashed-sol');
+    return {scroll: document.documentElement.scrollWidth,
+            viewport: document.documentElement.clientWidth,
+            main: main.getBoundingClientRect().right, table: table.getBoundingClientRect().right,
+            cards: getComputedStyle(table.querySelector('thead')).position === 'absolute',
+            labels: [...row.querySelectorAll('td[data-label]')].map(label),
+            total: [...document.querySelectorAll('tfoot td.num')].map(label)};
+}"""
+
+
+def test_the_list_fits_every_width_and_its_cards_name_their_values(chromium, server, fleet,
+                                                                  committed_app):
+    from dashboard import servers
+
+    with committed_app.app_context():  # a second server (down): the Server column shows
+        eu = servers.add_server("eu", "http://127.0.0.1:9")
+        db.session.get(Bot, "idle-ada").server_id = eu.id
+        db.session.commit()
+        db.session.remove()
+    for role, widths in (("admin", LIST_WIDTHS), ("sharp", (390, 1024, 1440))):
+        for width in widths:
+            context = chromium.new_context(viewport={"width": width, "height": 900})
+            page = context.new_page()
+            log_in(page, server, role)
+            page.goto(server.url + "/bots")
+            if role == "admin":
+                assert page.locator("th", has_text="Server").count() == 1
+            seen = page.evaluate(LIST_GEOMETRY)
+            where = f"{role} at {width} px: {seen}"
+            assert seen["scroll"] == seen["viewport"], where
+            assert seen["table"] <= seen["main"] + 0.5, where  # the actions stay in the column
+            assert seen["cards"] == (width < 1280), where
+            if seen["cards"]:  # a card says which figure is the PnL, the volume...
+                expected = ['"Account: "', *(['"Server: "'] if role == "admin" else []),
+                            '"Market: "', '"PnL: "', '"24 h: "', '"Volume: "', '"Last seen: "']
+                assert seen["labels"] == expected, where
+                assert seen["total"] == ['"PnL: "', '"Volume: "'], where
+            else:
+                assert set(seen["labels"]) == {"none"}, where
+            screenshot(page, f"triage-list-{role}-{width}")
+            context.close()
