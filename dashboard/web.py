@@ -33,7 +33,7 @@ HTMX_LOCAL_FILE = f"vendor/htmx-{HTMX_VERSION}.min.js"
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-PAGER_KEYS = ("q", "account", "status", "sort", "archived", "attention")
+PAGER_KEYS = ("q", "account", "server", "status", "sort", "archived", "attention")
 
 # Sent on every response, pages, fragments, JSON, errors and static files alike (ASVS 3.4).
 STATIC_HEADERS = {

@@ -17,6 +17,7 @@ from dashboard.gateway import record_last_seen
 from dashboard.models import Bot, db
 from dashboard.registry import quote_currency, utcnow
 from dashboard.status import BADGES, LiveSnapshot, StatusFeed
+from tests.test_servers import eu_server, eu_sim, two  # noqa: F401 - fixtures
 
 EXITED = "/docker/exited-containers"
 STATUS = "/bot-orchestration/status"
@@ -431,3 +432,32 @@ def test_the_stored_badge_is_the_badge_the_page_computes_in_every_case(app):
     assert {bot.id: bot.display_status for bot in bots} == shown
     assert {"stuck", "starting", "crashed", "missing", "running_script",
             "stopped_container_up", "error"} <= set(shown.values())
+
+
+# ------------------------------------------------------------------ per Hummingbot server
+def test_chips_counts_and_totals_follow_the_server_filter(two, make_bot, login):  # noqa: F811
+    """?server= narrows the chips, their counts and the totals, as the account filter does,
+    and every chip keeps the server chosen."""
+    for bot_id, server, status in (("home-1", "default", "stopped"),
+                                   ("eu-lost", "eu", "running"), ("eu-idle", "eu", "stopped")):
+        bot = make_bot(id=bot_id, name=bot_id)
+        bot.server_id, bot.status = two[server], status
+        if status == "running":  # deployed once, and neither server runs it now
+            bot.instance_name = f"{bot_id}-abc123-20261130-100000"
+    db.session.commit()
+    admin = login.as_admin()
+    everything = admin.get("/bots").get_data(as_text=True)
+    assert chips_of(everything) == {"": 3, "needs_attention": 1, "stopped": 2, "missing": 1}
+
+    html = admin.get("/bots?server=eu").get_data(as_text=True)
+    assert {bot_id for bot_id, _ in rows_of(html)} == {"eu-lost", "eu-idle"}
+    chips = re.findall(r'<a href="([^"]*)" class="chip[^>]*>[^<]*<span class="count">(\d+)<',
+                       html)
+    assert all("server=eu" in href for href, _ in chips), chips  # a click keeps the server
+    counts = {(re.findall(r"status=([a-z_]+)", href) or [""])[0]: int(n) for href, n in chips}
+    assert counts == {"": 2, "needs_attention": 1, "stopped": 1, "missing": 1}
+    sorts = re.findall(r'<a href="([^"]*)" class="sort"', html)
+    assert sorts and all("server=eu" in href for href in sorts)
+    assert "Total, 2 bots" in html
+    missing = admin.get("/bots?server=eu&status=missing").get_data(as_text=True)
+    assert rows_of(missing) == [("eu-lost", "missing")]
