@@ -120,3 +120,18 @@ def test_stop_confirmation_does_not_label_an_order_choice_like_the_way_back(logi
     assert "Cancel" not in radios
     assert "Withdraw them from the exchange" in radios
     assert ">Back, change nothing</a>" in page
+
+
+def test_the_detail_page_keeps_stop_and_archive_in_a_menu_of_their_own(login, running_bot):
+    """Deploy, Start and Edit are one click; whatever stops or removes the bot is one click
+    further, in the menu, so it is never hit by accident beside Edit."""
+    page = login.as_admin().get("/bots/pmm-btc").get_data(as_text=True)
+    start = page.index('<div class="page-head">')
+    head = page[start:page.index("</div>", page.index("</details>", start))]  # its actions
+    menu_start = head.index('<details class="dropdown danger-menu">')
+    menu = head[menu_start:head.index("</details>", menu_start)]
+    outside = head.replace(menu, "")
+    destructive = ('/bots/pmm-btc/stop"', '/bots/pmm-btc/stop-archive"', '/bots/pmm-btc/archive"')
+    assert all(target in menu for target in destructive)
+    assert not any(target in outside for target in destructive)
+    assert all(f'/bots/pmm-btc/{action}"' in outside for action in ("deploy", "start", "edit"))
