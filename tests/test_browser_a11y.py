@@ -63,6 +63,7 @@ def fleet(server, committed_app, simulator):
     orphan = simulator.seed_bot("orphan-grid", account="client_sharp",
                                 controllers=["grid_eth_1"], timestamped=True)
     drifted_definitions(committed_app, simulator)
+    _relink_pair(committed_app, simulator)
     _mfa_user(committed_app)
     _alerts(admin, committed_app)
     return orphan
@@ -99,6 +100,23 @@ def _alerts(admin, app) -> None:
                                      last_error="HTTP 502 from the destination"))
         db.session.commit()
         db.session.remove()
+
+
+def _relink_pair(app, simulator) -> None:
+    """A missing definition whose lost deploy's orphan runs (the same request tag): the
+    recovery desk offers Re-link on both of its sections."""
+    from dashboard.models import db
+    from dashboard.registry import create_bot
+
+    with app.app_context():
+        bot = create_bot(make_bot_data(id="sharp-pmm", name="sharp-pmm",
+                                       strategy="v2_with_controllers"), "admin")
+        bot.status, bot.instance_name = "running", "sharp-pmm-0a1b2c-20250101-000000"
+        bot.deploy_request_id = "7d3b1e" + "0" * 26
+        db.session.commit()
+        db.session.remove()
+    simulator.seed_bot("sharp-pmm-7d3b1e", account="client_sharp", controllers=["pmm_btc_1"],
+                       timestamped=True)
 
 
 def _mfa_user(app) -> None:
@@ -173,12 +191,14 @@ def _pages(role: str, orphan: str) -> list[tuple[str, str]]:
         ("confirm-stop-archive", "/bots/sharp-bot/stop-archive"),
         ("detail-archived", "/bots/sharp-old"),
         ("recovery", "/recovery"), ("adopt", f"/recovery/orphans/{orphan}"),
+        ("redeploy", "/recovery/bots/master-lost/redeploy"),
         ("recreate", "/recovery/recreate"), ("import", "/recovery/import"),
         ("new-hummingbot-account", "/hummingbot/accounts/new"),
         ("batches", "/batches"),
         ("servers", "/servers"), ("server-edit", "/servers/default/edit"),
         ("batch-preview", "/batches/new?action=stop&ids=sharp-bot&ids=sharp-idle"),
         ("kill-switch-preview", "/batches/new?action=stop&all=1&kill=1&account=client_sharp"),
+        ("batch-invalid", "/batches/new?action=stop"),  # no bot chosen: a 400 that says so
     ]
 
 
@@ -234,6 +254,7 @@ def _walk(chromium, server, orphan, role: str, viewport: dict, source: str) -> F
             page.click("main form button[type=submit]")
         assert page.locator("#import-preview").is_visible()
         _check_page(page, f"{role} {size} import-preview", findings, source)
+        _reached_pages(page, server, f"{role} {size}", findings, source)
     context.close()
 
     # The second step of a login with two-factor on, as an anonymous visitor would see it.
@@ -251,6 +272,46 @@ def _walk(chromium, server, orphan, role: str, viewport: dict, source: str) -> F
     for url in set(missing) - expected:
         findings.add(f"{role} {size}", f"404 for {url}")
     return findings
+
+
+def _reached_pages(page, server, where: str, findings: Findings, source: str) -> None:
+    """Admin pages with no fixed address: what a link or a submit leads to."""
+    from tests.test_import_report import BAD
+
+    page.goto(server.url + "/recovery/import")  # a file with bad entries: every one reported
+    page.set_input_files("input[type=file]", files=[{
+        "name": "bad.json", "mimeType": "application/json", "buffer": json.dumps(BAD).encode()}])
+    with page.expect_navigation():
+        page.click("main form button[type=submit]")
+    assert page.locator("#import-problems li").count() >= 4
+    _check_page(page, f"{where} import-errors", findings, source)
+
+    page.goto(server.url + "/alerts")  # an existing destination's and rule's edit forms
+    edits = {kind: page.locator(f"main a[href*='/alerts/{kind}/'][href$='/edit']")
+             .first.get_attribute("href") for kind in ("destinations", "rules")}
+    for kind, href in edits.items():
+        page.goto(server.url + href)
+        _check_page(page, f"{where} alerts-edit-{kind}", findings, source)
+
+    # An edit conflict: someone saves the bot while this form is open; the merge page.
+    page.goto(server.url + "/bots/sharp-idle/edit")
+    other = Browser(server.url).login("admin", TEST_PASSWORD)
+    assert other.submit("/bots/sharp-idle/edit", make_bot_data(
+        id="sharp-idle", name="sharp-idle", pair="ETH-USDT", strategy="v2_with_controllers",
+        config='{"order_amount": 0.5}', version=page.input_value("input[name=version]"),
+    )).status_code == 302
+    page.fill("textarea[name=config]", '{"order_amount": 0.25}')
+    page.click("main form button[type=submit]")
+    page.wait_for_selector("#conflict")
+    _check_page(page, f"{where} edit-conflict", findings, source)
+
+    # A batch's page, once it has finished (no poll swapping mid-check). Last: it archives.
+    page.goto(server.url + "/batches/new?action=archive&ids=sharp-idle")
+    with page.expect_navigation():
+        page.click("main form button[type=submit]")
+    page.wait_for_selector("text=Finished", timeout=60_000)
+    page.reload()
+    _check_page(page, f"{where} batch", findings, source)
 
 
 # Each walk checks every page in both themes (axe twice per page): ~40 pages for an admin,
