@@ -85,6 +85,15 @@ def test_the_recovery_desk_offers_re_link_on_both_sections(chromium, server, com
     screenshot(page, "recovery-relink-desktop")
     page.set_viewport_size(WIDTHS["phone"])
     screenshot(page, "recovery-relink-phone")
+    # On a phone each row is a card: its buttons sit on the screen, not past a scroll box's edge.
+    for selector in ("#relink-missing-sharp-pmm button", f"#relink-orphan-{orphan} button",
+                     "#missing-sharp-pmm a[href$='/redeploy']",
+                     "#missing-sharp-pmm button:has-text('Mark stopped')"):
+        box = page.locator(selector).bounding_box()
+        assert box and box["x"] >= 0 and box["x"] + box["width"] <= 390, (selector, box)
+    assert page.evaluate("() => getComputedStyle(document.querySelector("
+                         "'#missing-sharp-pmm td[data-label]'), '::before').content") \
+        == '"Account: "'
     page.set_viewport_size(WIDTHS["desktop"])
 
     page.click("#relink-missing-sharp-pmm button")
