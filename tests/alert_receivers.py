@@ -51,7 +51,11 @@ class Receiver:
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
-                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length)
+                if len(raw) < length:  # the sender died mid-request (a killed worker): a
+                    self.close_connection = True  # server never acts on half a message
+                    return
                 with receiver._lock:
                     b = receiver.behaviour
                     failing = b.fail_next > 0 or b.rng.random() < b.fail_ratio
