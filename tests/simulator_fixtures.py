@@ -5,6 +5,8 @@ Register with `pytest_plugins = ["tests.simulator_fixtures"]`. Fixtures:
 - `simulator_server` (session): the RunningSimulator, one per xdist worker (each on a free port).
 - `simulator` (function): a `SimulatorHandle` on that server, reset before and after each test
   (bots, runs, accounts, faults, counters, settings, clock).
+- `eu_server` (session): a second simulator with its own login (EU_USERNAME, EU_PASSWORD), for
+  tests of several Hummingbot servers; reset it as `simulator` does.
 
     def test_x(simulator):
         simulator.url, simulator.username, simulator.password, simulator.settings
@@ -28,6 +30,8 @@ from dashboard.simulator import RunningSimulator, SimulatorState, start_simulato
 
 SIM_USERNAME = "sim-user"
 SIM_PASSWORD = "sim-pass-not-default"
+EU_USERNAME = "eu-user"
+EU_PASSWORD = "eu-secret-password-do-not-show"
 
 
 class ManualClock:
@@ -127,6 +131,15 @@ class SimulatorHandle:
 @pytest.fixture(scope="session")
 def simulator_server() -> Iterator[RunningSimulator]:
     server = start_simulator("127.0.0.1", 0, username=SIM_USERNAME, password=SIM_PASSWORD)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def eu_server() -> Iterator[RunningSimulator]:
+    server = start_simulator("127.0.0.1", 0, username=EU_USERNAME, password=EU_PASSWORD)
     try:
         yield server
     finally:

@@ -308,12 +308,12 @@ def test_two_held_sends_do_not_take_both_workers(committed_app, accounts, receiv
 
 
 def test_destination_slots_cap_each_destination():
-    slots = delivery.DestinationSlots.for_workers(3)
+    slots = delivery.Slots.for_workers(3)
     assert slots.take(1) and slots.take(1) and not slots.take(1)
     assert slots.take(2) and slots.full() == [1]
     slots.give(1)
     assert slots.full() == [] and slots.take(1)
-    assert delivery.DestinationSlots.for_workers(1).cap == 1  # one worker still sends
+    assert delivery.Slots.for_workers(1).cap == 1  # one worker still sends
 
 
 def test_hummingbots_text_cannot_ping_a_slack_channel(app, accounts, make_bot, receiver):

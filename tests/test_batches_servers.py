@@ -6,7 +6,6 @@ hold every worker."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from itertools import pairwise
 
 import pytest
@@ -16,28 +15,16 @@ from dashboard import servers
 from dashboard.batches import executor
 from dashboard.models import Batch, BatchItem, Bot, db
 from dashboard.registry import utcnow
-from dashboard.simulator import RunningSimulator, start_simulator
 from tests.conftest import Login
-from tests.simulator_fixtures import SimulatorHandle
+from tests.simulator_fixtures import EU_PASSWORD, SimulatorHandle
 from tests.test_batches import _batch_events, _bot, _confirm, _items
-
-EU_PASSWORD = "eu-batch-secret-password"
-
-
-@pytest.fixture(scope="session")
-def eu_batch_server() -> Iterator[RunningSimulator]:
-    server = start_simulator("127.0.0.1", 0, username="eu-user", password=EU_PASSWORD)
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
-def fleet2(committed_app: Flask, simulator, eu_batch_server, accounts):
+def fleet2(committed_app: Flask, simulator, eu_server, accounts):
     """`default` and `eu` in a committed database; sims by server name, and logins."""
-    eu_batch_server.state.reset()
-    eu_sim = SimulatorHandle(eu_batch_server)
+    eu_server.state.reset()
+    eu_sim = SimulatorHandle(eu_server)
     # A breaker that opens stays open for the whole test: what the executor does then is
     # what is tested, not when the breaker lets a probe through.
     committed_app.config["HUMMINGBOT_BREAKER_RESET_SECONDS"] = 600
@@ -50,7 +37,7 @@ def fleet2(committed_app: Flask, simulator, eu_batch_server, accounts):
                "sims": {"default": simulator, "eu": eu_sim},
                "login": lambda: Login(committed_app.test_client(), accounts)}
     finally:
-        eu_batch_server.state.reset()
+        eu_server.state.reset()
 
 
 def _world(app: Flask, fleet2, spec: dict[str, tuple[str, str]]) -> None:
@@ -186,7 +173,7 @@ def test_a_worker_passes_over_the_items_of_a_server_at_its_cap(committed_app: Fl
                                      state="pending"))
             db.session.flush()
         db.session.commit()
-    slots = executor.ServerSlots(1)
+    slots = executor.Slots(1)
     with committed_app.app_context():
         first_conn, second_conn = executor.lock_connection(), executor.lock_connection()
     try:
@@ -213,7 +200,7 @@ def test_a_slow_server_never_has_more_items_in_flight_than_its_cap(committed_app
     fleet2["sims"]["eu"].set_fault("slow", seconds=0.3, path="/bot-orchestration/stop-bot")
     admin = fleet2["login"]().as_admin()
     batch_id = _confirm(admin, action="stop", all="1", cancel_orders="1")
-    executor.run_pending(committed_app, workers=2, slots=executor.ServerSlots(1))
+    executor.run_pending(committed_app, workers=2, slots=executor.Slots(1))
     with committed_app.app_context():
         items = _items(batch_id)
         assert {item.state for item in items.values()} == {"done"}

@@ -7,10 +7,9 @@ from dashboard.sealed import derived_key
 from tests.browser import CspWatcher, log_in, screenshot
 from tests.conftest import base_config
 from tests.servers import running_server
-from tests.test_batches_servers import (  # noqa: F401 - the two fixtures are used by name
+from tests.test_batches_servers import (  # noqa: F401 - the fixture is used by name
     _spec,
     _world,
-    eu_batch_server,
     fleet2,
 )
 

@@ -17,22 +17,11 @@ from dashboard.gateway import link_for
 from dashboard.history.sampling import record_samples
 from dashboard.models import Bot, HummingbotServer, db
 from dashboard.registry import utcnow
-from dashboard.simulator import RunningSimulator, start_simulator
 from dashboard.transfer import export_bots, plan_import
-from tests.simulator_fixtures import SimulatorHandle
+from tests.simulator_fixtures import EU_PASSWORD, SimulatorHandle
 
-EU_PASSWORD = "eu-secret-password-do-not-show"
 SCRIPT_FORM = {"mode": "script", "image": "hummingbot/hummingbot:latest",
                "script": "simple_pmm.py", "script_config": "simple_pmm_btc.yml"}
-
-
-@pytest.fixture(scope="session")
-def eu_server() -> Iterator[RunningSimulator]:
-    server = start_simulator("127.0.0.1", 0, username="eu-user", password=EU_PASSWORD)
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

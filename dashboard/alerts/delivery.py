@@ -12,7 +12,7 @@ claim it made (same attempt number), so a late worker never overwrites a newer c
 
 Each claim is one message: a slow destination holds one worker for at most its timeout, and
 never a page (pages only insert rows). A pool of workers (one per process) has at most all its
-workers but one sending to one destination (DestinationSlots): a claim passes over the messages
+workers but one sending to one destination (slots.py): a claim passes over the messages
 of a destination at its cap, so a destination that hangs until the timeout never holds every
 worker while other destinations' messages wait.
 """
@@ -23,7 +23,6 @@ import logging
 import random
 import threading
 import time
-from collections import Counter
 from datetime import timedelta
 
 from flask import Flask, current_app
@@ -33,6 +32,7 @@ from ..disclosure import client_alert_payload
 from ..models import db
 from ..registry import utcnow
 from ..sealed import UnreadableSecret
+from ..slots import Slots
 from . import policy, senders
 from .models import AlertDestination
 
@@ -73,38 +73,7 @@ def backoff(attempts: int, base: float) -> float:
     return delay * (1 + random.random() / 4)  # noqa: S311 - jitter, not a secret
 
 
-class DestinationSlots:
-    """Sends in flight per destination in this pool, at most `cap` each: a worker passes over
-    the messages of a destination at its cap (a slow one then holds `cap` workers, not all)."""
-
-    def __init__(self, cap: int):
-        self.cap = max(1, cap)
-        self._lock = threading.Lock()
-        self._busy: Counter[int] = Counter()
-
-    @classmethod
-    def for_workers(cls, workers: int) -> DestinationSlots:
-        return cls(workers - 1)  # all but one: at least one worker stays for the others
-
-    def full(self) -> list[int]:
-        with self._lock:
-            return [key for key, n in self._busy.items() if n >= self.cap]
-
-    def take(self, destination_id: int) -> bool:
-        with self._lock:
-            if self._busy[destination_id] >= self.cap:
-                return False
-            self._busy[destination_id] += 1
-            return True
-
-    def give(self, destination_id: int) -> None:
-        with self._lock:
-            self._busy[destination_id] -= 1
-            if self._busy[destination_id] <= 0:
-                del self._busy[destination_id]
-
-
-def claim(slots: DestinationSlots | None = None) -> dict | None:
+def claim(slots: Slots | None = None) -> dict | None:
     """The next due delivery whose destination has a free slot, now `sending` under a lease,
     committed, its slot taken (the caller gives it back); None when none is due."""
     lease = current_app.config.get("ALERT_LEASE_SECONDS", 60.0)
@@ -170,7 +139,7 @@ def deliver(claimed: dict) -> str:
     return status
 
 
-def work_once(app: Flask, slots: DestinationSlots | None = None) -> bool:
+def work_once(app: Flask, slots: Slots | None = None) -> bool:
     """Claim and send one delivery; False when none was due (or none with a free slot)."""
     with app.app_context():
         claimed = claim(slots)
@@ -188,7 +157,7 @@ def run_pending(app: Flask, workers: int = 2) -> None:
     """Send every due delivery with `workers` threads and return (tests, the CLI). A thread
     that finds only messages of destinations at their cap ends; the threads sending to those
     destinations go on with them."""
-    slots = DestinationSlots.for_workers(workers)
+    slots = Slots.for_workers(workers)
 
     def loop() -> None:
         while work_once(app, slots):
@@ -209,7 +178,7 @@ class Workers:
         self.count = app.config["ALERT_WORKERS"]
         self.poll = app.config["ALERT_POLL_SECONDS"]
         self.event = threading.Event()
-        self.slots = DestinationSlots.for_workers(self.count)
+        self.slots = Slots.for_workers(self.count)
 
     def start(self) -> None:
         for n in range(self.count):
@@ -240,7 +209,7 @@ def run_forever(app: Flask, threads: int) -> None:
     """A delivery process of its own (`flask alerts work`): `threads` workers until killed."""
     pool = Workers(app)
     pool.count = threads
-    pool.slots = DestinationSlots.for_workers(threads)
+    pool.slots = Slots.for_workers(threads)
     pool.start()
     threading.Event().wait()
 

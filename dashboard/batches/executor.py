@@ -9,7 +9,7 @@ holds its lock belonged to a process that died mid-call. Such an item is never s
 reconcile settles its bot from what Hummingbot reports and the item ends `interrupted`.
 
 Items are grouped by their bot's server for concurrency: a process has at most
-BATCH_WORKERS_PER_SERVER items of one server in flight (ServerSlots), so one slow server
+BATCH_WORKERS_PER_SERVER items of one server in flight (slots.py), so one slow server
 cannot hold every worker while another server's items wait. An item whose server's breaker
 is open is skipped without a call, with the reason.
 """
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import Counter
 
 from flask import Flask
 from sqlalchemy import Connection, exists, select, text, update
@@ -35,6 +34,7 @@ from ..registry import (
     restore_bot,
     utcnow,
 )
+from ..slots import Slots
 from ..status import live_word, match_live
 from ..validation import ValidationError
 from .service import (
@@ -67,37 +67,10 @@ def lock_connection() -> Connection:
     return db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
 
 
-class ServerSlots:
-    """Items in flight per server in this process, at most `cap` each: a worker passes over
-    the items of a server at its cap (one slow server then holds `cap` workers, not all)."""
-
-    def __init__(self, cap: int):
-        self.cap = max(1, cap)
-        self._lock = threading.Lock()
-        self._busy: Counter[int] = Counter()
-
-    def full(self) -> list[int]:
-        with self._lock:
-            return [server_id for server_id, n in self._busy.items() if n >= self.cap]
-
-    def take(self, server_id: int) -> bool:
-        with self._lock:
-            if self._busy[server_id] >= self.cap:
-                return False
-            self._busy[server_id] += 1
-            return True
-
-    def give(self, server_id: int) -> None:
-        with self._lock:
-            self._busy[server_id] -= 1
-            if self._busy[server_id] <= 0:
-                del self._busy[server_id]
-
-
-def claim(conn: Connection, slots: ServerSlots | None = None) -> tuple[BatchItem, int] | None:
+def claim(conn: Connection, slots: Slots | None = None) -> tuple[BatchItem, int] | None:
     """The oldest pending item nobody else is claiming whose server has a free slot, now
     `sending` and locked by `conn`; with its bot's server id (the slot taken)."""
-    slots = slots or ServerSlots(1 << 30)
+    slots = slots or Slots(1 << 30)
     skip = slots.full()
     while True:  # at most once per server: each pass skips one more server at its cap
         query = (select(BatchItem, Bot.server_id).join(Bot, Bot.id == BatchItem.bot_id)
@@ -284,9 +257,9 @@ def _settle_one(item_id: int) -> int:
 
 
 # ------------------------------------------------------------------------------- workers
-def work_once(app: Flask, conn: Connection, slots: ServerSlots | None = None) -> bool:
+def work_once(app: Flask, conn: Connection, slots: Slots | None = None) -> bool:
     """Claim and run one item; False when there was none this worker may take."""
-    slots = slots or ServerSlots(1 << 30)
+    slots = slots or Slots(1 << 30)
     with app.app_context():
         claimed = claim(conn, slots)
         if claimed is None:
@@ -300,11 +273,11 @@ def work_once(app: Flask, conn: Connection, slots: ServerSlots | None = None) ->
     return True
 
 
-def per_server(app: Flask) -> ServerSlots:
-    return ServerSlots(app.config.get("BATCH_WORKERS_PER_SERVER", 3))
+def per_server(app: Flask) -> Slots:
+    return Slots(app.config.get("BATCH_WORKERS_PER_SERVER", 3))
 
 
-def run_pending(app: Flask, workers: int = 4, slots: ServerSlots | None = None) -> None:
+def run_pending(app: Flask, workers: int = 4, slots: Slots | None = None) -> None:
     """Run every pending item with `workers` threads, settle interrupted ones, and return
     (tests, the CLI and the benchmark use it; servers run `start_workers`). A thread that
     finds only items of servers at their cap ends; the threads holding those slots go on."""
