@@ -17,7 +17,7 @@ from dashboard.gateway import record_last_seen
 from dashboard.models import Bot, db
 from dashboard.registry import quote_currency, utcnow
 from dashboard.status import BADGES, LiveSnapshot, StatusFeed
-from tests.test_servers import eu_server, eu_sim, two  # noqa: F401 - fixtures
+from tests.test_servers import eu_sim, two  # noqa: F401 - fixtures
 
 EXITED = "/docker/exited-containers"
 STATUS = "/bot-orchestration/status"
