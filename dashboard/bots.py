@@ -11,12 +11,20 @@ from markupsafe import Markup
 
 from . import lifecycle, pickers
 from .access import admin_only, get_bot_or_404, is_htmx
-from .alerts.pages import open_alerts_for_bot, remember_firing_count
+from .alerts.pages import open_alerts_box, open_alerts_for_bot, remember_firing_count
 from .disclosure import viewer_redaction
 from .edit_merge import base_values, merge_edit, saved_values
 from .fleet import fleet
-from .history.views import bot_performance, landing_url_for, list_history
-from .models import db
+from .history.views import (
+    bot_performance,
+    landing_url_for,
+    list_history,
+    now_to_the_minute,
+    shared_render,
+    viewer_page_state,
+    viewer_scope,
+)
+from .models import Bot, db
 from .registry import (
     NEEDS_ATTENTION,
     BotFilters,
@@ -121,22 +129,43 @@ def index():
 
 @bp.route("/bots/<bot_id>")
 def detail(bot_id: str):
+    # The keys first, then the rows: a block shared under them is never older than the table.
+    state = None if wants_fragment() else viewer_page_state(bot_id=bot_id, servers=True)
     bot = get_bot_or_404(bot_id)
-    snapshot = fleet().server_snapshot(bot.server_id)
+    snapshot = fleet().server_snapshot(bot.server_id, rows=state and state.servers)
     [row] = merge_rows([bot], snapshot)
     context = {"bot": bot, "row": row, "snapshot": snapshot, "as_of": snapshot.fetched_at,
                "poll_seconds": current_app.config["STATUS_POLL_SECONDS"]}
-    if wants_fragment():
+    if state is None:
         return render_template("bots/_live.html", **context)
+    # What Hummingbot reports: the same for every viewer of one scope until the next status
+    # snapshot or change to the bot.
+    live = shared_render(
+        ("bot-live", bot.id, *viewer_scope(), snapshot.cache_key, state.generation),
+        lambda: Markup(render_template("bots/_live.html", **context)))  # noqa: S704 - escaped
+    minute = now_to_the_minute()
+    # Its definition, history and open alerts: keyed by the generation (a change to the bot or
+    # a new event bumps it) and the open alerts' fingerprint.
+    stored = shared_render(
+        ("bot-stored", bot.id, *viewer_scope(), state.generation, state.open_alerts, minute),
+        lambda: _render_stored(bot, minute))
+    return render_template("bots/detail.html", live=live, stored=stored,
+                           perf=bot_performance(bot, request.args.get("range"), state),
+                           **context)
+
+
+def _render_stored(bot: Bot, now: datetime) -> dict[str, Markup]:
+    """What the bot's page shows from PostgreSQL alone, as the viewer may read it."""
     events = bot_history(bot)
     last_error = bot.last_error
     redaction = viewer_redaction(current_user, [bot], events)
     if redaction is not None:
         events = [redaction.event(bot, event) for event in events]
         last_error = redaction.text(bot, last_error)
-    return render_template("bots/detail.html", events=events, last_error=last_error,
-                           perf=bot_performance(bot, request.args.get("range")),
-                           open_alerts=open_alerts_for_bot(bot.id, current_user), **context)
+    alerts = open_alerts_for_bot(bot.id, current_user)
+    return {"alerts": open_alerts_box(alerts, {"bot_id": bot.id}, now=now),
+            "definition": Markup(render_template(  # noqa: S704 - Jinja output, escaped
+                "bots/_stored.html", bot=bot, events=events, last_error=last_error, now=now))}
 
 
 def _form_input() -> dict[str, str]:

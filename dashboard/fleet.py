@@ -24,12 +24,10 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from flask import Flask, current_app
-from sqlalchemy import select
 
 from .gateway import Hummingbot, ServerHealth
-from .models import HummingbotServer, db
 from .registry import utcnow
-from .servers import DEFAULT_SERVER, load_settings
+from .servers import DEFAULT_SERVER, load_settings, server_rows
 from .status import LiveSnapshot
 
 # How long a look at the servers table is trusted. 0: every page reads the table's generation
@@ -111,41 +109,40 @@ class Fleet:
                                         thread_name_prefix="hummingbot-status")
 
     # -------------------------------------------------------------------------- links
-    def refresh(self, *, force: bool = False) -> None:
+    def refresh(self, *, force: bool = False, rows: list | None = None) -> None:
         """Rebuild the links whose row changed (one small query, at most every
-        REFRESH_SECONDS unless forced; decrypts only the changed rows)."""
+        REFRESH_SECONDS unless forced, none when the page read the `rows` already:
+        servers.SERVER_ROWS; decrypts only the changed rows)."""
         now = time.monotonic()
         with self._lock:
-            if not force and now - self._checked_at < REFRESH_SECONDS:
+            if not force and rows is None and now - self._checked_at < REFRESH_SECONDS:
                 return
             self._checked_at = now
-        rows = db.session.execute(select(HummingbotServer.id, HummingbotServer.name,
-                                         HummingbotServer.enabled, HummingbotServer.updated_at)
-                                  .order_by(HummingbotServer.id)).all()
-        generation = tuple(tuple(row) for row in rows)
+        generation = tuple(tuple(row) for row in (server_rows() if rows is None else rows))
         with self._lock:
             if generation == self._generation:
                 return
             before = {row[0]: row for row in (self._generation or ())}
-        changed = [row.id for row in rows if before.get(row.id) != tuple(row)]
+        changed = [row[0] for row in generation if before.get(row[0]) != row]
         built = {}
         for settings in load_settings(changed) if changed else ():
             built[settings.id] = Hummingbot(self.app, settings).bind(settings.id)
+        ids = {row[0] for row in generation}
         with self._lock:
             links = {server_id: link for server_id, link in self._links.items()
-                     if server_id in {row.id for row in rows} and server_id not in built}
+                     if server_id in ids and server_id not in built}
             links.update(built)
             self._links = links
-            self._rows = {row.id: (row.name, row.enabled) for row in rows}
+            self._rows = {server_id: (name, enabled) for server_id, name, enabled, _ in generation}
             self._generation = generation
 
     def _own_link(self) -> Hummingbot:
         return self.app.extensions["hummingbot"]
 
-    def link(self, server_id: int | None) -> Hummingbot:
+    def link(self, server_id: int | None, *, rows: list | None = None) -> Hummingbot:
         """The link to one server (the app's own for `default` when HUMMINGBOT_API_URL is set).
-        Unknown ids raise LookupError."""
-        self.refresh()
+        Unknown ids raise LookupError. `rows`: the servers' rows, when the page read them."""
+        self.refresh(rows=rows)
         with self._lock:
             known = server_id in self._rows
         if not known and server_id is not None:
@@ -220,10 +217,11 @@ class Fleet:
                              servers=servers, names=self.names(refresh=False),
                              stuck_after=stuck_after)
 
-    def server_snapshot(self, server_id: int | None) -> LiveSnapshot:
+    def server_snapshot(self, server_id: int | None, *,
+                        rows: list | None = None) -> LiveSnapshot:
         """One server's snapshot for a page about one of its bots, with the same rule as
         `snapshot`: a slow server never holds the bot's page longer than the budget either."""
-        link = self.link(server_id)
+        link = self.link(server_id, rows=rows)
         if server_id is None:  # the app's own link, before any server row exists
             return link.feed.snapshot()
         return self._snapshots([(server_id, link)])[server_id]

@@ -9,12 +9,14 @@ from datetime import datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
+from dashboard.alerts.models import Alert
 from dashboard.formatting import amount_text
 from dashboard.gateway import hummingbot
 from dashboard.history import services
 from dashboard.history.charts import amount, chart_table, line_chart
 from dashboard.history.sampling import record_samples
-from dashboard.models import db
+from dashboard.models import BotEvent, db
+from dashboard.registry import utcnow
 from dashboard.rows_cache import RowsCache
 from tests.history_data import seed_history
 
@@ -39,6 +41,10 @@ def all_runs_figure(body: str) -> str:
                                  "/bots/sharp-a?range=all", "/accounts/client_sharp"])
 def test_a_second_view_reuses_the_rendered_history(history, login, statements, url):
     client = login.as_client_a()
+    # A bot's page reads its keys before the status snapshot, whose first fetch here records a
+    # sample period: that view's blocks are keyed by the state before it. Fetched first.
+    client.get("/bots/sharp-a")
+    statements.clear()
     first = client.get(url).get_data(as_text=True)
     assert history_reads(statements)
     statements.clear()
@@ -49,6 +55,86 @@ def test_a_second_view_reuses_the_rendered_history(history, login, statements, u
     assert any("performance_clock" in s and "bot_changes" in s for s in statements)
     charts = re.compile(r'<svg class="chart".*?</details>', re.S)
     assert charts.findall(second) == charts.findall(first) != []
+
+
+# A bot's events and open alerts (the ORM's reads; the page's state statement only counts them)
+STORED_READS = ("FROM bot_events", "SELECT alerts.id")
+PAGES = ["/bots/sharp-a", "/bots/sharp-a?range=all", "/accounts/client_sharp"]
+
+
+def stored_reads(statements: list[str]) -> list[str]:
+    return [s for s in statements if any(marker in s for marker in STORED_READS)]
+
+
+@pytest.mark.parametrize("who", ["admin", "client_a"])
+@pytest.mark.parametrize("url", PAGES)
+def test_a_second_view_reuses_the_events_and_alerts(history, login, statements, url, who):
+    client = getattr(login, f"as_{who}")()
+    client.get("/bots/sharp-a")  # the first status fetch records a sample period (above)
+    db.session.add(Alert(bot_id="sharp-a", account_identifier="client_sharp",
+                                  condition="crashed", state="firing", since=utcnow(),
+                                  detail="exited with code 137"))
+    db.session.commit()
+    statements.clear()
+    first = client.get(url).get_data(as_text=True)
+    assert stored_reads(statements)
+    statements.clear()
+    second = client.get(url).get_data(as_text=True)
+    assert stored_reads(statements) == []
+    # The servers' rows come with the page's other figures, not in a statement of their own.
+    assert all("bot_changes" in s for s in statements if "hummingbot_servers" in s)
+    for part in ("Open alerts", "exited with code 137", "<time datetime="):
+        assert part in second and second.count(part) == first.count(part)
+
+
+@pytest.mark.parametrize("url", PAGES)
+def test_an_event_that_leaves_its_bot_alone_is_on_the_next_view(history, login, url):
+    """A batch's `batch_skipped` writes an event and no bot: the generation moves all the same
+    (migration 0014), so the shared list of events is not the one from before it."""
+    client = login.as_client_a()
+    client.get("/bots/sharp-a")  # the first status fetch records a sample period (above)
+    assert "batch skipped" not in client.get(url).get_data(as_text=True)
+    generation = db.session.scalar(sa.text("SELECT generation FROM bot_changes"))
+    db.session.add(BotEvent(bot_id="sharp-a", actor="system", action="batch_skipped",
+                            from_status="running", to_status="running", occurred_at=utcnow(),
+                            details={"reason": "server eu unreachable"}))
+    db.session.commit()
+    assert "batch skipped" in client.get(url).get_data(as_text=True)
+    assert db.session.scalar(sa.text("SELECT generation FROM bot_changes")) == generation + 1
+
+
+@pytest.mark.parametrize("url", PAGES)
+def test_an_alert_opening_and_firing_is_on_the_next_view(history, login, url):
+    """Alerts change without a bot or an event changing: their fingerprint keys the block."""
+    client = login.as_client_a()
+    client.get("/bots/sharp-a")
+    assert "Open alerts" not in client.get(url).get_data(as_text=True)
+    alert = Alert(bot_id="sharp-a", account_identifier="client_sharp", condition="crashed",
+                  state="pending", since=utcnow(), detail="exited with code 137")
+    db.session.add(alert)
+    db.session.commit()
+    body = client.get(url).get_data(as_text=True)
+    assert "Holding" in body and "badge-firing" not in body
+    alert.state, alert.fired_at = "firing", utcnow()
+    db.session.commit()
+    body = client.get(url).get_data(as_text=True)
+    assert "badge-firing" in body and "Holding" not in body
+    alert.state, alert.resolved_at = "resolved", utcnow()
+    db.session.commit()
+    assert "Open alerts" not in client.get(url).get_data(as_text=True)
+
+
+def test_a_bot_page_and_the_list_agree_on_the_servers(history, login, statements):
+    """The bot page hands fleet the servers' rows it read with its figures; the list reads
+    them itself: both must look the same, or each page would rebuild the links (reading and
+    decrypting every server's settings) after the other."""
+    client = login.as_admin()
+    client.get("/bots")
+    client.get("/bots/sharp-a")
+    statements.clear()
+    for url in ("/bots", "/bots/sharp-a", "/bots", "/bots/sharp-a"):
+        assert client.get(url).status_code == 200
+    assert not [s for s in statements if "base_url" in s]
 
 
 def ranked(body: str) -> str:

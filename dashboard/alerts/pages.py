@@ -10,7 +10,8 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from flask import abort, g
+from flask import abort, g, get_template_attribute
+from markupsafe import Markup
 from sqlalchemy import func, select
 
 from ..disclosure import viewer_redaction
@@ -226,6 +227,16 @@ def open_alerts_for_account(account: str, user) -> list[tuple[object, str | None
     bots = list(db.session.scalars(select(Bot).where(Bot.id.in_(ids)))) if ids else []
     names = {bot.id: bot.name for bot in bots}
     return [(alert, names.get(alert.bot_id)) for alert in _as_seen_by(alerts, bots, user)]
+
+
+def open_alerts_box(alerts: list, label: dict, *, now: datetime,
+                    show_bot: bool = False) -> Markup:
+    """The open alerts at the top of a bot's or an account's page (nothing when none are
+    open), for a shared render: "since" counts from the render's `now`."""
+    if not alerts:
+        return Markup("")
+    return get_template_attribute("alerts/_macros.html", "open_alerts")(
+        alerts, label, show_bot=show_bot, now=now)
 
 
 def firing_count(user) -> int:

@@ -18,6 +18,7 @@ from sqlalchemy import String, bindparam, text
 
 from ..alerts.service import ADMIN_FIRING_COUNT
 from ..models import Bot, db
+from ..servers import SERVER_ROWS
 from ..status import TRADING
 from .models import DAY, HOUR
 
@@ -129,9 +130,14 @@ class PageState:
     # (sampling.py, retention.py), so a cached chart keyed by them is never older than the
     # table, in any process.
     history: tuple
-    generation: int  # bot_changes: any change to `bots` bumps it (rows_cache.py)
+    generation: int  # bot_changes: any change to `bots` or new event bumps it (rows_cache.py)
     firing: int | None  # firing alerts, for an admin's bell (None: not asked)
     counts: dict[str, int] | None  # the account's bots, running, attention (None: not asked)
+    # A fingerprint of the bot's (or else the account's) open alerts, every column of every
+    # row: a key for their shared render that moves with any change to them (None: none open
+    # or not asked).
+    open_alerts: str | None = None
+    servers: list | None = None  # servers.SERVER_ROWS, for fleet's look (None: not asked)
 
 
 # Subqueries, not joins: each is one index or single-row read, and asking for none of the
@@ -140,7 +146,14 @@ PAGE_STATE = text("""
     SELECT c.sampled_at, c.maintained_at,
            (SELECT generation FROM bot_changes WHERE id = 1),
            CASE WHEN :firing THEN """ + ADMIN_FIRING_COUNT + """ END,
-           a.bots, a.running, a.attention
+           a.bots, a.running, a.attention,
+           CASE WHEN :bot IS NOT NULL THEN (
+                    SELECT md5(string_agg(al::text, ',' ORDER BY al.id)) FROM alerts al
+                    WHERE al.bot_id = :bot AND al.state <> 'resolved')
+                WHEN :account IS NOT NULL THEN (
+                    SELECT md5(string_agg(al::text, ',' ORDER BY al.id)) FROM alerts al
+                    WHERE al.account_identifier = :account AND al.state <> 'resolved') END,
+           CASE WHEN :servers THEN """ + SERVER_ROWS + """ END
     FROM (SELECT 1) AS one
     LEFT JOIN performance_clock c ON c.id = 1
     LEFT JOIN LATERAL (
@@ -150,19 +163,23 @@ PAGE_STATE = text("""
                count(*) FILTER (WHERE needs_attention) AS attention
         FROM bots WHERE account_identifier = :account
     ) a ON :account IS NOT NULL
-""").bindparams(bindparam("account", type_=String))  # noqa: S608 - constant SQL pieces
+""").bindparams(bindparam("account", type_=String),  # noqa: S608 - constant SQL pieces
+                bindparam("bot", type_=String))
 
 
-def page_state(*, firing: bool, account: str | None = None) -> PageState:
+def page_state(*, firing: bool, account: str | None = None, bot_id: str | None = None,
+               servers: bool = False) -> PageState:
     """The history state, the bots' generation, and on demand the admins' firing count and an
     account's counts (definitions, trading, needing attention, by the badge the list shows:
     the stored `display_status` and `needs_attention`; an archived bot that still runs counts
-    there too), in one statement: each was one statement of its own per page."""
-    row = db.session.execute(PAGE_STATE, {"firing": firing, "account": account,
-                                          "trading": list(TRADING)}).one()
+    there too), the open alerts' fingerprint of a bot or an account, and the servers' rows
+    (fleet.py's look) in one statement: each was one statement of its own per page."""
+    row = db.session.execute(PAGE_STATE, {"firing": firing, "account": account, "bot": bot_id,
+                                          "servers": servers, "trading": list(TRADING)}).one()
     counts = None if account is None else {"bots": row[4] or 0, "running": row[5] or 0,
                                            "attention": row[6] or 0}
-    return PageState(history=(row[0], row[1]), generation=row[2], firing=row[3], counts=counts)
+    return PageState(history=(row[0], row[1]), generation=row[2], firing=row[3], counts=counts,
+                     open_alerts=row[7], servers=row[8] or [] if servers else None)
 
 
 def bot_runs(bot_id: str) -> list:

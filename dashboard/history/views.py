@@ -24,7 +24,7 @@ from flask_login import current_user
 from markupsafe import Markup
 
 from ..access import account_or_404, get_bot_or_404
-from ..alerts.pages import open_alerts_for_account, remember_firing_count
+from ..alerts.pages import open_alerts_box, open_alerts_for_account, remember_firing_count
 from ..models import Bot
 from ..registry import utcnow
 from ..validation import HUMMINGBOT_NAME
@@ -47,34 +47,43 @@ bp.add_app_template_filter(sign_class, "sign_class")
 
 
 # ------------------------------------------------------------------------------ helpers
-def _shared_render(key: tuple, render: Callable[[], T]) -> T:
-    """A history block (or figures) rendered once per key in this process (RowsCache, as the
-    list's rows). Keys hold the minute (charts read to the minute) and
-    services.page_state().history, which changes in the same transaction as any history row:
-    never older than the table."""
+def shared_render(key: tuple, render: Callable[[], T]) -> T:
+    """A page block (or figures) rendered once per key in this process (RowsCache, as the
+    list's rows). Keys hold what the block shows depends on, read before the rows it shows
+    (`viewer_page_state`): never older than the table. Blocks with relative times ("4 min
+    ago") hold the minute and render them against it."""
     return current_app.extensions["history_cache"].get_or_render(key, render)
 
 
-def _now_to_the_minute() -> datetime:
+def now_to_the_minute() -> datetime:
     return utcnow().replace(second=0, microsecond=0)
 
 
-def _page_state(account: str | None = None) -> services.PageState:
-    """The history state for the keys and, in the same statement, an admin's bell count
-    (handed to the header) and an account's counts."""
-    state = services.page_state(firing=current_user.is_admin, account=account)
+def viewer_scope() -> tuple:
+    """Who a shared block was rendered for: viewers of the same scope see the same page
+    (access is checked per request, before the block is looked up)."""
+    return current_user.role, current_user.account_identifier
+
+
+def viewer_page_state(*, account: str | None = None, bot_id: str | None = None,
+                      servers: bool = False) -> services.PageState:
+    """The history state and generation for the keys and, in the same statement, an admin's
+    bell count (handed to the header), an account's counts, the open alerts' fingerprint and
+    the servers' rows."""
+    state = services.page_state(firing=current_user.is_admin, account=account, bot_id=bot_id,
+                                servers=servers)
     if state.firing is not None:
         remember_firing_count(state.firing)
     return state
 
 
-def bot_performance(bot: Bot, range_key: str | None) -> Markup:
+def bot_performance(bot: Bot, range_key: str | None, state: services.PageState) -> Markup:
     """The bot page's history block for the chosen range: the chart, its table, its runs.
     The same for everyone who may open the bot, so rendered once a minute per range."""
     rng = services.RANGES.get(range_key or "", services.RANGES["7d"])
-    now = _now_to_the_minute()
-    key = ("bot", bot.id, bot.name, bot.pair, rng.key, now, _page_state().history)
-    return _shared_render(key, lambda: _render_bot_performance(bot, rng, now))
+    now = now_to_the_minute()
+    key = ("bot", bot.id, bot.name, bot.pair, rng.key, now, state.history)
+    return shared_render(key, lambda: _render_bot_performance(bot, rng, now))
 
 
 def _render_bot_performance(bot: Bot, rng: services.Range, now: datetime) -> Markup:
@@ -159,22 +168,39 @@ def _json_rows(rows: list[dict]) -> list[dict]:
 def account(account: str):
     account = account_or_404(account)
     now = utcnow()
-    minute = _now_to_the_minute()
-    state = _page_state(account)
-    figures = _shared_render(("account", account, minute, state.history),
-                             lambda: _render_account_figures(account, minute))
+    minute = now_to_the_minute()
+    state = viewer_page_state(account=account)
+    figures = shared_render(("account", account, minute, state.history),
+                            lambda: _render_account_figures(account, minute))
     # Clients never see archived definitions (access.visible_bots); admins do.
     archived_visible = current_user.is_admin
     # Best and worst of the last 30 days change with the history (samples, pruning) and with
     # the bots (names, archiving): keyed by both, and the day the 30 days end on.
-    best, worst = _shared_render(
+    ranked = shared_render(
         ("ranked", account, now.date(), state.history, state.generation, archived_visible),
-        lambda: services.best_and_worst(account, now, archived_visible=archived_visible))
+        lambda: _render_ranked(account, now, archived_visible))
+    # Events and open alerts: keyed by the generation (new events bump it too) and the open
+    # alerts' fingerprint.
+    recent = shared_render(
+        ("recent", account, *viewer_scope(), state.generation, state.open_alerts, minute),
+        lambda: _render_recent(account, minute, archived_visible))
+    return render_template("accounts/show.html", account=account, figures=figures,
+                           ranked=ranked, recent=recent, counts=state.counts)
+
+
+def _render_ranked(account: str, now: datetime, archived_visible: bool) -> Markup:
+    best, worst = services.best_and_worst(account, now, archived_visible=archived_visible)
+    return Markup(render_template(  # noqa: S704 - a Jinja render, autoescaped
+        "history/_ranked.html", best=best, worst=worst))
+
+
+def _render_recent(account: str, now: datetime, archived_visible: bool) -> dict[str, Markup]:
+    """The account's open alerts (at the top of the page) and latest events (at the end)."""
+    alerts = open_alerts_for_account(account, current_user)
     events = services.recent_events(account, archived_visible=archived_visible)
-    return render_template(
-        "accounts/show.html", account=account, figures=figures, best=best, worst=worst,
-        counts=state.counts, events=events, now=now,
-        open_alerts=open_alerts_for_account(account, current_user))
+    return {"alerts": open_alerts_box(alerts, {"account": account}, now=now, show_bot=True),
+            "events": Markup(render_template(  # noqa: S704 - a Jinja render, autoescaped
+                "history/_recent.html", events=events, now=now))}
 
 
 def _render_account_figures(account: str, now: datetime) -> Markup:
