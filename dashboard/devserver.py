@@ -97,9 +97,9 @@ def main() -> int:
     started = start_simulator_if_needed()
     second = None
     if started is not None:
-        atexit.register(started[1].save)  # the last word: what the simulator holds on Ctrl-C
+        atexit.register(started[1].close)  # the last word: what the simulator holds on Ctrl-C
         second = start_second_simulator()
-        atexit.register(second[1].save)
+        atexit.register(second[1].close)
 
     from flask_migrate import upgrade
 

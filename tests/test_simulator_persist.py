@@ -4,6 +4,7 @@ a second start shows the same bots, under the same names, in the same states."""
 from __future__ import annotations
 
 import os
+import threading
 
 import requests
 
@@ -80,10 +81,12 @@ def test_make_run_twice_shows_the_same_bots_running(tmp_path, monkeypatch):
             return {name: bot["status"] for name, bot in reply.json()["data"].items()}
         finally:
             simulator.stop()
-            state_file.save()  # what make run does at exit
+            state_file.close()  # what make run does at exit
 
     first = live_names()
     assert len(first) == 4 and path.exists()
     second = live_names()
     assert second == first
     assert set(second.values()) <= {"running", "stopped"}
+    # Closed with its simulator: no saver thread left writing into a deleted directory.
+    assert not [t for t in threading.enumerate() if t.name == "simulator-state-file"]

@@ -26,6 +26,8 @@ class StateFile:
         self.state = state
         self._written: str | None = None
         self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._saver: threading.Thread | None = None
 
     def load(self) -> bool:
         """Restore the state from the file; False (state untouched) when there is none or
@@ -52,16 +54,23 @@ class StateFile:
             os.replace(temporary, self.path)
             self._written = text
 
-    def keep_saved(self, every_seconds: float = 2.0) -> threading.Event:
-        """Save in a daemon thread every few seconds; set the returned event to stop it."""
-        stop = threading.Event()
+    def keep_saved(self, every_seconds: float = 2.0) -> None:
+        """Save in a daemon thread every few seconds, until `close`."""
 
         def loop() -> None:
-            while not stop.wait(every_seconds):
+            while not self._stop.wait(every_seconds):
                 try:
                     self.save()
                 except OSError as exc:  # a full disk must not take the dashboard down
                     log.warning("could not save the simulator state: %s", exc)
 
-        threading.Thread(target=loop, name="simulator-state-file", daemon=True).start()
-        return stop
+        self._saver = threading.Thread(target=loop, name="simulator-state-file", daemon=True)
+        self._saver.start()
+
+    def close(self) -> None:
+        """Stop saving in the background, then save what the simulator holds now (the last
+        word, on exit): a stopped simulator's thread must not outlive it."""
+        self._stop.set()
+        if self._saver is not None:
+            self._saver.join()
+        self.save()
