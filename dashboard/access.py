@@ -149,9 +149,11 @@ def get_bot_or_404(bot_id: str, user: User | None = None, *, for_update: bool = 
     return bot
 
 
-def account_or_404(account: str, user: User | None = None) -> str:
+def account_or_404(account: str, user: User | None = None, *,
+                   exists: bool | None = None) -> str:
     """An account whose history `user` may see: admins any account that has bots, clients
-    only their own. Anything else is the same 404 as an account that does not exist."""
+    only their own. Anything else is the same 404 as an account that does not exist.
+    `exists`: whether it has bots, when the page read that with its figures."""
     from .history.services import account_exists
 
     user = user or current_user
@@ -161,7 +163,7 @@ def account_or_404(account: str, user: User | None = None) -> str:
         security_event("access_denied", level=logging.WARNING,
                        reason="account not visible to this user", account=account[:64])
         abort(404)
-    if user.is_admin and not account_exists(account):
+    if user.is_admin and not (account_exists(account) if exists is None else exists):
         abort(404)
     return account
 

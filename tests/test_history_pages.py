@@ -8,9 +8,11 @@ import io
 from datetime import timedelta
 
 import pytest
+import sqlalchemy as sa
 
 from dashboard.history.charts import amount
 from dashboard.history.services import account_figures
+from dashboard.models import db
 from tests.history_data import seed_history
 
 
@@ -68,6 +70,19 @@ def test_clients_get_only_their_own_history_on_every_route(history, login):
     # Admins see any account that exists; an unknown one is a 404 for everybody.
     assert login.as_admin().get("/api/accounts/client_sharp/history").status_code == 200
     assert login.as_admin().get("/accounts/no_such_account").status_code == 404
+
+
+def test_an_admin_opens_an_account_whose_bots_are_all_archived(history, login, statements):
+    """Whether an account exists is read with the page's figures (every definition counts,
+    archived ones too), not in a statement of its own."""
+    db.session.execute(sa.text("UPDATE bots SET archived_at = now() "
+                               "WHERE account_identifier = 'client_other'"))
+    db.session.commit()
+    admin = login.as_admin()
+    statements.clear()
+    assert admin.get("/accounts/client_other").status_code == 200
+    assert admin.get("/accounts/no_such_account").status_code == 404
+    assert not [s for s in statements if "EXISTS" in s]
 
 
 def test_clients_land_on_their_account_page(history, login):

@@ -132,7 +132,9 @@ class PageState:
     history: tuple
     generation: int  # bot_changes: any change to `bots` or new event bumps it (rows_cache.py)
     firing: int | None  # firing alerts, for an admin's bell (None: not asked)
-    counts: dict[str, int] | None  # the account's bots, running, attention (None: not asked)
+    # The account's bots, running, attention, and every definition archived ones included
+    # (`all`: the account exists while it is not 0). None: not asked.
+    counts: dict[str, int] | None
     # A fingerprint of the bot's (or else the account's) open alerts, every column of every
     # row: a key for their shared render that moves with any change to them (None: none open
     # or not asked).
@@ -146,7 +148,7 @@ PAGE_STATE = text("""
     SELECT c.sampled_at, c.maintained_at,
            (SELECT generation FROM bot_changes WHERE id = 1),
            CASE WHEN :firing THEN """ + ADMIN_FIRING_COUNT + """ END,
-           a.bots, a.running, a.attention,
+           a.bots, a.running, a.attention, a.every,
            CASE WHEN :bot IS NOT NULL THEN (
                     SELECT md5(string_agg(al::text, ',' ORDER BY al.id)) FROM alerts al
                     WHERE al.bot_id = :bot AND al.state <> 'resolved')
@@ -160,7 +162,8 @@ PAGE_STATE = text("""
         SELECT count(*) FILTER (WHERE archived_at IS NULL) AS bots,
                count(*) FILTER (WHERE archived_at IS NULL
                                 AND display_status = ANY(:trading)) AS running,
-               count(*) FILTER (WHERE needs_attention) AS attention
+               count(*) FILTER (WHERE needs_attention) AS attention,
+               count(*) AS every
         FROM bots WHERE account_identifier = :account
     ) a ON :account IS NOT NULL
 """).bindparams(bindparam("account", type_=String),  # noqa: S608 - constant SQL pieces
@@ -177,9 +180,9 @@ def page_state(*, firing: bool, account: str | None = None, bot_id: str | None =
     row = db.session.execute(PAGE_STATE, {"firing": firing, "account": account, "bot": bot_id,
                                           "servers": servers, "trading": list(TRADING)}).one()
     counts = None if account is None else {"bots": row[4] or 0, "running": row[5] or 0,
-                                           "attention": row[6] or 0}
+                                           "attention": row[6] or 0, "all": row[7] or 0}
     return PageState(history=(row[0], row[1]), generation=row[2], firing=row[3], counts=counts,
-                     open_alerts=row[7], servers=row[8] or [] if servers else None)
+                     open_alerts=row[8], servers=row[9] or [] if servers else None)
 
 
 def bot_runs(bot_id: str) -> list:

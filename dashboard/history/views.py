@@ -166,10 +166,12 @@ def _json_rows(rows: list[dict]) -> list[dict]:
 # ------------------------------------------------------------------------------ pages
 @bp.route("/accounts/<account>")
 def account(account: str):
-    account = account_or_404(account)
+    # The figures first: they tell the access check whether the account exists (one
+    # statement, not two), and key the shared blocks read after them.
+    state = viewer_page_state(account=account)
+    account = account_or_404(account, exists=state.counts["all"] > 0)
     now = utcnow()
     minute = now_to_the_minute()
-    state = viewer_page_state(account=account)
     figures = shared_render(("account", account, minute, state.history),
                             lambda: _render_account_figures(account, minute))
     # Clients never see archived definitions (access.visible_bots); admins do.
