@@ -130,7 +130,7 @@ def index():
 @bp.route("/bots/<bot_id>")
 def detail(bot_id: str):
     # The keys first, then the rows: a block shared under them is never older than the table.
-    state = None if wants_fragment() else viewer_page_state(bot_id=bot_id, servers=True)
+    state = None if wants_fragment() else viewer_page_state(bot_id=bot_id)
     bot = get_bot_or_404(bot_id)
     snapshot = fleet().server_snapshot(bot.server_id, rows=state and state.servers)
     [row] = merge_rows([bot], snapshot)

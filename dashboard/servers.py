@@ -69,7 +69,7 @@ class ServerSettings:
 
 # What a process compares to see a server added, renamed, switched or edited elsewhere
 # (fleet.py): each row's id, name, enabled and updated_at, as one JSON array. A subquery, so a
-# page can read it with its other small figures (history page_state) in one statement.
+# page can read it with its other small figures (history bot_page_state) in one statement.
 SERVER_ROWS = ("(SELECT json_agg(json_build_array(id, name, enabled, updated_at) ORDER BY id) "
                "FROM hummingbot_servers)")
 

@@ -49,7 +49,7 @@ def test_statements_per_request_do_not_grow_with_bots(login, statements, who, mo
     assert max(many.values()) <= 13, many
     # The bell's count is read with the bots' generation (rows_cache.generation_and_bell); a
     # bot's and an account's pages read the history state, the bots' generation, the bell
-    # and the account's counts in one statement (history/services.page_state): for admins
+    # and the account's counts in one statement (history/services' page states): for admins
     # the list went from 11 to 10, a bot's page from 13 to 12, an account's from 11 to 9;
     # for clients an account's page from 9 to 8 (history rendered anew: no shared cache here).
     budgets = {"admin": {"/bots": 10, "/bots/b1": 12, "/accounts/client_sharp": 9},

@@ -132,57 +132,69 @@ class PageState:
     history: tuple
     generation: int  # bot_changes: any change to `bots` or new event bumps it (rows_cache.py)
     firing: int | None  # firing alerts, for an admin's bell (None: not asked)
+    # A fingerprint of the bot's or the account's open alerts: a key for their shared render
+    # that moves with any change to them (None: none open).
+    open_alerts: str | None
     # The account's bots, running, attention, and every definition archived ones included
-    # (`all`: the account exists while it is not 0). None: not asked.
-    counts: dict[str, int] | None
-    # A fingerprint of the bot's (or else the account's) open alerts, every column of every
-    # row: a key for their shared render that moves with any change to them (None: none open
-    # or not asked).
-    open_alerts: str | None = None
+    # (`all`: the account exists while it is not 0). None: a bot's page.
+    counts: dict[str, int] | None = None
     servers: list | None = None  # servers.SERVER_ROWS, for fleet's look (None: not asked)
 
 
-# Subqueries, not joins: each is one index or single-row read, and asking for none of the
-# optional parts costs nothing (CASE does not evaluate them). Only admins have a bell.
-PAGE_STATE = text("""
-    SELECT c.sampled_at, c.maintained_at,
+# What every history page reads: the history state, the bots' generation and an admin's bell
+# (CASE: a client's page does not count). Subqueries, not joins: each is one index or
+# single-row read, in one statement per page, each was one of its own.
+_STATE = """c.sampled_at, c.maintained_at,
            (SELECT generation FROM bot_changes WHERE id = 1),
-           CASE WHEN :firing THEN """ + ADMIN_FIRING_COUNT + """ END,
-           a.bots, a.running, a.attention, a.every,
-           CASE WHEN :bot IS NOT NULL THEN (
-                    SELECT md5(string_agg(al::text, ',' ORDER BY al.id)) FROM alerts al
-                    WHERE al.bot_id = :bot AND al.state <> 'resolved')
-                WHEN :account IS NOT NULL THEN (
-                    SELECT md5(string_agg(al::text, ',' ORDER BY al.id)) FROM alerts al
-                    WHERE al.account_identifier = :account AND al.state <> 'resolved') END,
-           CASE WHEN :servers THEN """ + SERVER_ROWS + """ END
-    FROM (SELECT 1) AS one
-    LEFT JOIN performance_clock c ON c.id = 1
-    LEFT JOIN LATERAL (
+           CASE WHEN :firing THEN """ + ADMIN_FIRING_COUNT + " END"  # noqa: S608 - constant
+_CLOCK = "FROM (SELECT 1) AS one LEFT JOIN performance_clock c ON c.id = 1"
+
+
+def _open_alerts(where: str) -> str:
+    """A fingerprint of the open alerts `where` selects: every column of every row."""
+    return ("(SELECT md5(string_agg(al::text, ',' ORDER BY al.id)) FROM alerts al "  # noqa: S608
+            f"WHERE {where} AND al.state <> 'resolved')")  # `where`: a constant of this module
+
+
+# Two statements, not one with every part behind a CASE: PostgreSQL plans a statement at
+# every execution (psycopg2 prepares none), and planning the parts a page skips cost as much
+# as reading the parts it needs.
+BOT_PAGE_STATE = text(
+    f"SELECT {_STATE}, {_open_alerts('al.bot_id = :bot')}, COALESCE({SERVER_ROWS}, '[]') "
+    f"{_CLOCK}").bindparams(bindparam("bot", type_=String))
+ACCOUNT_PAGE_STATE = text(f"""
+    SELECT {_STATE}, {_open_alerts('al.account_identifier = :account')},
+           a.bots, a.running, a.attention, a.every
+    {_CLOCK}
+    CROSS JOIN LATERAL (
         SELECT count(*) FILTER (WHERE archived_at IS NULL) AS bots,
                count(*) FILTER (WHERE archived_at IS NULL
                                 AND display_status = ANY(:trading)) AS running,
                count(*) FILTER (WHERE needs_attention) AS attention,
                count(*) AS every
         FROM bots WHERE account_identifier = :account
-    ) a ON :account IS NOT NULL
-""").bindparams(bindparam("account", type_=String),  # noqa: S608 - constant SQL pieces
-                bindparam("bot", type_=String))
+    ) a
+""").bindparams(bindparam("account", type_=String))  # noqa: S608 - constant SQL pieces
 
 
-def page_state(*, firing: bool, account: str | None = None, bot_id: str | None = None,
-               servers: bool = False) -> PageState:
-    """The history state, the bots' generation, and on demand the admins' firing count and an
-    account's counts (definitions, trading, needing attention, by the badge the list shows:
-    the stored `display_status` and `needs_attention`; an archived bot that still runs counts
-    there too), the open alerts' fingerprint of a bot or an account, and the servers' rows
-    (fleet.py's look) in one statement: each was one statement of its own per page."""
-    row = db.session.execute(PAGE_STATE, {"firing": firing, "account": account, "bot": bot_id,
-                                          "servers": servers, "trading": list(TRADING)}).one()
-    counts = None if account is None else {"bots": row[4] or 0, "running": row[5] or 0,
-                                           "attention": row[6] or 0, "all": row[7] or 0}
-    return PageState(history=(row[0], row[1]), generation=row[2], firing=row[3], counts=counts,
-                     open_alerts=row[8], servers=row[9] or [] if servers else None)
+def bot_page_state(bot_id: str, *, firing: bool) -> PageState:
+    """A bot page's figures: the history state, the bots' generation, an admin's bell count
+    (`firing`), the bot's open alerts' fingerprint and the servers' rows (fleet.py's look)."""
+    row = db.session.execute(BOT_PAGE_STATE, {"firing": firing, "bot": bot_id}).one()
+    return PageState(history=(row[0], row[1]), generation=row[2], firing=row[3], counts=None,
+                     open_alerts=row[4], servers=row[5])
+
+
+def account_page_state(account: str, *, firing: bool) -> PageState:
+    """An account page's: the same but the servers, its open alerts' fingerprint, and its
+    counts (definitions, trading, needing attention, by the badge the list shows: the stored
+    `display_status` and `needs_attention`; an archived bot that still runs counts there too;
+    and every definition, archived ones too: the account exists while that is not 0)."""
+    row = db.session.execute(ACCOUNT_PAGE_STATE, {"firing": firing, "account": account,
+                                                  "trading": list(TRADING)}).one()
+    return PageState(history=(row[0], row[1]), generation=row[2], firing=row[3],
+                     open_alerts=row[4], counts={"bots": row[5], "running": row[6],
+                                                 "attention": row[7], "all": row[8]})
 
 
 def bot_runs(bot_id: str) -> list:

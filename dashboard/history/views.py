@@ -65,13 +65,13 @@ def viewer_scope() -> tuple:
     return current_user.role, current_user.account_identifier
 
 
-def viewer_page_state(*, account: str | None = None, bot_id: str | None = None,
-                      servers: bool = False) -> services.PageState:
-    """The history state and generation for the keys and, in the same statement, an admin's
-    bell count (handed to the header), an account's counts, the open alerts' fingerprint and
-    the servers' rows."""
-    state = services.page_state(firing=current_user.is_admin, account=account, bot_id=bot_id,
-                                servers=servers)
+def viewer_page_state(*, account: str | None = None,
+                      bot_id: str | None = None) -> services.PageState:
+    """A bot's or an account's page's figures (services.bot_page_state, account_page_state):
+    the keys of its shared blocks, and the bell's count, handed to the header."""
+    firing = current_user.is_admin
+    state = services.bot_page_state(bot_id, firing=firing) if bot_id is not None else \
+        services.account_page_state(account, firing=firing)
     if state.firing is not None:
         remember_firing_count(state.firing)
     return state
