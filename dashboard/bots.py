@@ -40,7 +40,7 @@ from .registry import (
     restore_bot,
     update_bot,
 )
-from .rows_cache import generation_and_bell
+from .rows_cache import list_figures
 from .servers_views import chosen_server_id
 from .status import BADGES, merge_rows
 from .validation import BOT_FIELDS, ValidationError
@@ -88,12 +88,14 @@ def index():
     filters = BotFilters.from_args(request.args)
     if not current_user.is_admin:
         filters = replace(filters, server="")  # clients never see server names
-    # The status first: a fresh one records last-seen statuses and commits, which would
-    # expire rows loaded before it and re-read them one query each.
-    snapshot = fleet().snapshot()  # every server's, fetched concurrently
-    generation, firing = generation_and_bell(firing=current_user.is_admin and not wants_fragment())
+    # The figures before the status: the servers' rows are the snapshot's look at the
+    # servers, and a key read before the rows it keys is never newer than they are (a refresh
+    # recorded meanwhile moves the generation: the next view renders again).
+    generation, firing, servers = list_figures(
+        firing=current_user.is_admin and not wants_fragment())
     if firing is not None:
         remember_firing_count(firing)
+    snapshot = fleet().snapshot(rows=servers)  # every server's, fetched concurrently
     scope = (current_user.role, current_user.account_identifier)
     key = (*scope, tuple(sorted(request.args.items(multi=True))), snapshot.cache_key,
            generation)

@@ -172,8 +172,8 @@ class Fleet:
             raise LookupError(f"no Hummingbot server with id {server_id}")
         return link
 
-    def enabled(self) -> list[tuple[int, str, Hummingbot]]:
-        self.refresh()
+    def enabled(self, *, rows: list | None = None) -> list[tuple[int, str, Hummingbot]]:
+        self.refresh(rows=rows)
         with self._lock:
             ids = [(server_id, name) for server_id, (name, on) in self._rows.items() if on]
         return [(server_id, name, self._pick(server_id)) for server_id, name in ids]
@@ -195,7 +195,7 @@ class Fleet:
             return {server_id: name for server_id, (name, _) in self._rows.items()}
 
     # ---------------------------------------------------------------------- snapshots
-    def snapshot(self) -> FleetSnapshot | LiveSnapshot:
+    def snapshot(self, *, rows: list | None = None) -> FleetSnapshot | LiveSnapshot:
         """Every enabled server's shared snapshot; a refresh is recorded (badges, last seen)
         in the pool with the fetch, so the request only reads.
 
@@ -205,7 +205,7 @@ class Fleet:
         after the refresh began, whoever began it. A refresh under way longer than that greys
         the server's previous snapshot (overdue), or shows "timing out" when there is none.
         So a slow server never holds a page longer than that budget."""
-        links = self.enabled()
+        links = self.enabled(rows=rows)  # `rows`: the servers', when the page read them
         stuck_after = self.app.config["DEPLOY_GRACE_SECONDS"]
         if not links:
             own = self._own_link()

@@ -24,18 +24,20 @@ MAX_ENTRIES = 256  # distinct (scope, query) pairs kept; least recently used go 
 
 
 def bots_generation() -> int:
-    return generation_and_bell(firing=False)[0]
+    return list_figures(firing=False)[0]
 
 
-def generation_and_bell(*, firing: bool) -> tuple[int, int | None]:
-    """The generation, and with `firing` an admin's bell count in the same statement (None
-    without): a full page of the list otherwise counted it in a statement of its own."""
+def list_figures(*, firing: bool) -> tuple[int, int | None, list]:
+    """The generation, with `firing` an admin's bell count (None without), and the servers'
+    rows for fleet's look (servers.SERVER_ROWS), in one statement: three before."""
     from .alerts.service import ADMIN_FIRING_COUNT
+    from .servers import SERVER_ROWS
 
     row = db.session.execute(text(
-        "SELECT generation, CASE WHEN :firing THEN " + ADMIN_FIRING_COUNT + " END "
-        "FROM bot_changes WHERE id = 1"), {"firing": firing}).one()
-    return row[0], row[1]
+        "SELECT generation, CASE WHEN :firing THEN " + ADMIN_FIRING_COUNT + " END, "  # noqa: S608
+        "COALESCE(" + SERVER_ROWS + ", '[]') FROM bot_changes WHERE id = 1"),
+        {"firing": firing}).one()
+    return row[0], row[1], row[2]
 
 
 class RowsCache:

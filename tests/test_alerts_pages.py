@@ -414,7 +414,7 @@ def test_the_bell_counts_firing_alerts_for_admins(login, alerts_world, statement
 @pytest.mark.parametrize("url", ["/bots", "/bots/sharp-bot", "/accounts/client_sharp"])
 def test_pages_count_the_bell_with_their_other_figures(login, alerts_world, statements, url):
     """The list, a bot's and an account's page read the bell's count in the statement that
-    reads the bots' generation (rows_cache.generation_and_bell, history/services' page states),
+    reads the bots' generation (rows_cache.list_figures, history/services' page states),
     not in a COUNT of its own; and it is the current count, not a cached one."""
     admin = login.as_admin()
     statements.clear()

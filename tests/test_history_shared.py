@@ -135,6 +135,8 @@ def test_a_bot_page_and_the_list_agree_on_the_servers(history, login, statements
     for url in ("/bots", "/bots/sharp-a", "/bots", "/bots/sharp-a"):
         assert client.get(url).status_code == 200
     assert not [s for s in statements if "base_url" in s]
+    # Both read the rows with their other figures, not in a statement of their own.
+    assert all("bot_changes" in s for s in statements if "hummingbot_servers" in s)
 
 
 def ranked(body: str) -> str:

@@ -47,7 +47,7 @@ def test_statements_per_request_do_not_grow_with_bots(login, statements, who, mo
     # alerts (one COUNT per page) and a bot's page lists its open ones (one more); 13 since
     # servers: every page reads the servers' generation, a bot's page its server too.
     assert max(many.values()) <= 13, many
-    # The bell's count is read with the bots' generation (rows_cache.generation_and_bell); a
+    # The bell's count is read with the bots' generation (rows_cache.list_figures); a
     # bot's and an account's pages read the history state, the bots' generation, the bell
     # and the account's counts in one statement (history/services' page states): for admins
     # the list went from 11 to 10, a bot's page from 13 to 12, an account's from 11 to 9;

@@ -249,6 +249,6 @@ def firing_count(user) -> int:
 
 def remember_firing_count(count: int) -> None:
     """The bell's count for an admin, read by a page with its other figures in one statement
-    (rows_cache.generation_and_bell, history/services' bot_page_state and account_page_state):
+    (rows_cache.list_figures, history/services' bot_page_state and account_page_state):
     the header then asks the database nothing more."""
     g.firing_alerts = count

@@ -476,7 +476,7 @@ def open_alerts_for_account(account: str, user: User) -> list[Alert]:
 
 
 # An admin's open_alert_count as a scalar subquery, for pages that read it along with their
-# other small figures in one statement (rows_cache.generation_and_bell, history page_state).
+# other small figures in one statement (rows_cache.list_figures, history's page states).
 ADMIN_FIRING_COUNT = "(SELECT count(*) FROM alerts WHERE state = 'firing')"
 
 
