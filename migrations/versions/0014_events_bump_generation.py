@@ -1,5 +1,4 @@
-"""Events count as changes of their bots: the `bot_changes` generation also moves when events
-are written.
+"""New events move the `bot_changes` generation too, as changes to `bots` do.
 
 Pages cache a bot's or an account's event list keyed by that generation (history/views.py,
 bots.py). Most events are written with an update of their bot, which bumped it already; some
