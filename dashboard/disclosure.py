@@ -50,12 +50,14 @@ class ClientRedaction:
     belonged to before its current one."""
 
     def __init__(self, previous: dict[str, set[str]]):
+        from .fleet import fleet
+
         self.previous = previous
-        url = current_app.config.get("HUMMINGBOT_API_URL") or ""
-        host = urlsplit(url).hostname or ""
-        # The configured address in any spelling (a bare host name too), longest first.
-        self.addresses = sorted({a for a in (url.rstrip("/"), host) if len(a) > 3},
-                                key=len, reverse=True)
+        urls = {current_app.config.get("HUMMINGBOT_API_URL") or "", *fleet().base_urls()}
+        # Every server's address in any spelling (a bare host name too), longest first.
+        self.addresses = sorted(
+            {a for url in urls for a in (url.rstrip("/"), urlsplit(url).hostname or "")
+             if len(a) > 3}, key=len, reverse=True)
 
     def text(self, bot: Bot | None, value: Any) -> Any:
         if not isinstance(value, str):

@@ -103,6 +103,7 @@ class Fleet:
         self._checked_at = float("-inf")
         self._rows: dict[int, tuple[str, bool]] = {}  # id -> (name, enabled)
         self._links: dict[int, Hummingbot] = {}  # built from rows (not the app's own)
+        self._base_urls: dict[int, str | None] = {}  # what disclosure hides from clients
         self._inflight: dict[int, tuple[Future, float]] = {}  # refresh under way, its start
         self._recording = threading.BoundedSemaphore(RECORDING_AT_ONCE)
         self._pool = ThreadPoolExecutor(max_workers=MAX_WORKERS,
@@ -124,15 +125,18 @@ class Fleet:
                 return
             before = {row[0]: row for row in (self._generation or ())}
         changed = [row[0] for row in generation if before.get(row[0]) != row]
-        built = {}
+        built, base_urls = {}, {}
         for settings in load_settings(changed) if changed else ():
             built[settings.id] = Hummingbot(self.app, settings).bind(settings.id)
+            base_urls[settings.id] = settings.base_url
         ids = {row[0] for row in generation}
         with self._lock:
             links = {server_id: link for server_id, link in self._links.items()
                      if server_id in ids and server_id not in built}
             links.update(built)
             self._links = links
+            self._base_urls = {server_id: url for server_id, url in
+                               {**self._base_urls, **base_urls}.items() if server_id in ids}
             self._rows = {server_id: (name, enabled) for server_id, name, enabled, _ in generation}
             self._generation = generation
 
@@ -187,6 +191,13 @@ class Fleet:
         if not found:
             raise LookupError(f"no Hummingbot server named {name!r}")
         return self._pick(found[0])
+
+    def base_urls(self) -> list[str]:
+        """Every server's address, as current as the servers table (disclosure.py hides them
+        from clients: a Hummingbot error may name its server's host without a scheme)."""
+        self.refresh()
+        with self._lock:
+            return [url for url in self._base_urls.values() if url]
 
     def names(self, *, refresh: bool = True) -> dict[int, str]:
         if refresh:

@@ -8,6 +8,7 @@ import pytest
 from dashboard.hummingbot import HummingbotError
 from dashboard.models import db
 from dashboard.registry import record_event, update_bot
+from dashboard.servers import add_server
 from tests.conftest import make_bot_data
 
 
@@ -49,6 +50,22 @@ def test_clients_never_see_the_hummingbot_api_address(app, login, make_bot, simu
         assert address in as_admin and address not in as_client, path
     [item] = login.as_client_a().get("/api/bots").get_json()["bots"]
     assert item["last_error"].startswith("Hummingbot API is unreachable")
+
+
+def test_clients_never_see_another_servers_host_name(app, login, make_bot):
+    """Hummingbot's own wording can name a server's host without a scheme (a connect or DNS
+    error), which the URL pattern does not catch: every server's address is hidden, not only
+    the default server's."""
+    add_server("eu", "http://eu-hummingbot.internal:8000", "eu-user", "eu-password")
+    bot = make_bot()
+    bot.last_error = "Cannot connect to host eu-hummingbot.internal:8000 ssl:default [Errno -2]"
+    db.session.commit()
+    admin, client = _pages(login, "/bots/pmm-btc")
+    assert "eu-hummingbot.internal" in admin
+    assert "eu-hummingbot.internal" not in client and "[address hidden]" in client
+    for path in ("/api/bots", "/api/bots/pmm-btc"):
+        as_client = login.as_client_a().get(path).get_data(as_text=True)
+        assert "eu-hummingbot.internal" not in as_client and "[address hidden]" in as_client
 
 
 def test_clients_see_operator_where_admins_see_the_username(app, login, make_bot):
