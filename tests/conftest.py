@@ -29,12 +29,14 @@ pytest_plugins = ["tests.simulator_fixtures", "tests.browser", "tests.alert_rece
 TEST_PASSWORD = "a long test passphrase"  # shared by the fixture users
 
 
-def _server_url(tmp_path_factory) -> str:
+def _server(tmp_path_factory) -> tuple[str, object | None]:
+    """The server's URL, and the embedded server when the suite started one (None for
+    TEST_DATABASE_URL)."""
     explicit = os.environ.get("TEST_DATABASE_URL")
     if explicit:
         from dashboard.config import normalize_database_url
 
-        return normalize_database_url(explicit)
+        return normalize_database_url(explicit), None
     import pgserver
 
     data_dir = tmp_path_factory.mktemp("pg")
@@ -49,13 +51,16 @@ def _server_url(tmp_path_factory) -> str:
             # coming up, and asking again finds it running.
             if attempt == 2:
                 raise
-    return server.get_uri().replace("postgresql://", "postgresql+psycopg2://", 1)
+    return server.get_uri().replace("postgresql://", "postgresql+psycopg2://", 1), server
 
 
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory, worker_id) -> Iterator[str]:
-    """A fresh, empty database for this worker, dropped at the end."""
-    server_url = make_url(_server_url(tmp_path_factory))
+    """A fresh, empty database for this worker, dropped at the end (and the embedded server
+    stopped then, while pytest still has its output open: left to pgserver's exit handler,
+    its log lines hit closed streams and printed "Logging error" tracebacks)."""
+    address, server = _server(tmp_path_factory)
+    server_url = make_url(address)
     name = f"bm_test_{worker_id}_{os.getpid()}"
     admin = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
@@ -66,6 +71,8 @@ def database_url(tmp_path_factory, worker_id) -> Iterator[str]:
     with admin.connect() as conn:
         conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
+    if server is not None:
+        server.cleanup()
 
 
 def base_config(database_url: str, **overrides) -> dict:
