@@ -192,6 +192,12 @@ class Fleet:
             raise LookupError(f"no Hummingbot server named {name!r}")
         return self._pick(found[0])
 
+    def is_enabled(self, server_id: int | None) -> bool:
+        """Whether the server is switched on, as the servers table says now."""
+        self.refresh()
+        with self._lock:
+            return self._rows.get(server_id, (None, True))[1]
+
     def base_urls(self) -> list[str]:
         """Every server's address, as current as the servers table (disclosure.py hides them
         from clients: a Hummingbot error may name its server's host without a scheme)."""

@@ -122,6 +122,31 @@ def test_a_disabled_servers_bots_are_skipped_and_the_confirmation_agrees(
     assert fleet2["sims"]["eu"].state.request_counts() == {}  # a disabled server: not asked
 
 
+def test_a_server_disabled_after_the_confirmation_has_its_items_skipped(
+        committed_app: Flask, fleet2):
+    """An admin who disables a server (to take it out of service) after confirming a batch:
+    its items are skipped when their turn comes, as the preview would now say, and nothing is
+    sent to it; the other server's items all run."""
+    spec = _spec(default=2, eu=3)
+    _world(committed_app, fleet2, spec)
+    admin = fleet2["login"]().as_admin()
+    batch_id = _confirm(admin, action="stop", all="1", cancel_orders="1")
+    with committed_app.app_context():
+        servers.update_server(servers.find_server("eu"), enabled=False)
+    executor.run_pending(committed_app, workers=2)
+    with committed_app.app_context():
+        items = _items(batch_id)
+        assert {b: item.state for b, item in items.items()} == {
+            "def-0": "done", "def-1": "done",
+            "eu-0": "skipped", "eu-1": "skipped", "eu-2": "skipped"}
+        assert items["eu-0"].note == ("server eu disabled since the batch was confirmed; "
+                                      "nothing was sent")
+        [event] = _batch_events("eu-0", batch_id)
+        assert event.details["reason"] == "its Hummingbot server was disabled"
+        assert {db.session.get(Bot, b).status for b in ("eu-0", "eu-1", "eu-2")} == {"running"}
+    assert fleet2["sims"]["eu"].bot_calls() == {}
+
+
 def test_a_server_going_down_after_the_preview_fails_or_skips_only_its_items(
         committed_app: Flask, fleet2):
     """The batch is confirmed while both servers answer; then `eu` goes down. Its first calls

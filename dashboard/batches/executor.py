@@ -132,12 +132,16 @@ def _link(bot: Bot):
 
 
 def _server_check(batch: Batch, bot: Bot):
-    """(link, (note, history reason) or None) for the bot's server. A call to a server whose
-    breaker is open would fail at once: skipped, nothing sent. Archive looks at the server's
-    shared status first, as the preview did (a bot still there is not archived)."""
+    """(link, (note, history reason) or None) for the bot's server. A server disabled since
+    the batch was confirmed is asked nothing, as the preview would now say. A call to a server
+    whose breaker is open would fail at once: skipped, nothing sent. Archive looks at the
+    server's shared status first, as the preview did (a bot still there is not archived)."""
     if batch.action not in STATUS_ACTIONS:
         return None, None
     link = _link(bot)
+    if not fleet().is_enabled(bot.server_id) and (batch.action != "archive" or bot.instance_name):
+        note, public = server_down(link.name, "disabled")
+        return link, (note + " since the batch was confirmed; nothing was sent", public)
     if batch.action == "archive":
         snapshot = link.feed.snapshot(record=False)
         return None, server_reason("archive", bot, snapshot, {bot.server_id: link.name})
