@@ -72,8 +72,8 @@ def test_a_second_view_reuses_the_events_and_alerts(history, login, statements, 
     client = getattr(login, f"as_{who}")()
     client.get("/bots/sharp-a")  # the first status fetch records a sample period (above)
     db.session.add(Alert(bot_id="sharp-a", account_identifier="client_sharp",
-                                  condition="crashed", state="firing", since=utcnow(),
-                                  detail="exited with code 137"))
+                         condition="crashed", state="firing", since=utcnow(),
+                         detail="exited with code 137"))
     db.session.commit()
     statements.clear()
     first = client.get(url).get_data(as_text=True)

@@ -58,6 +58,15 @@ def _bot(make_bot, two, server: str, **fields) -> Bot:
     return bot
 
 
+def _running_on_each_server(make_bot, two) -> None:
+    """A running bot named after each server (`default`, `eu`), live there."""
+    for server in ("default", "eu"):
+        two["sims"][server].seed_bot(f"live-{server}", controllers=["pmm_btc_1"])
+        bot = _bot(make_bot, two, server, id=server, name=server)
+        bot.instance_name, bot.status = f"live-{server}", "running"
+    db.session.commit()
+
+
 def fresh(bot_id: str) -> Bot:
     db.session.expire_all()
     return db.session.get(Bot, bot_id)
@@ -161,11 +170,7 @@ def test_reconcile_goes_on_for_the_servers_that_answer(two, make_bot):
 
 # ------------------------------------------------------------------------ faults per server
 def test_a_dead_server_greys_only_its_own_bots(two, make_bot, login):
-    for server in ("default", "eu"):
-        two["sims"][server].seed_bot(f"live-{server}", controllers=["pmm_btc_1"])
-        bot = _bot(make_bot, two, server, id=server, name=server)
-        bot.instance_name, bot.status = f"live-{server}", "running"
-    db.session.commit()
+    _running_on_each_server(make_bot, two)
     admin = login.as_admin()
     html = rows_html(admin)  # both seen live once: their last statuses are recorded
     assert badge(html, "default") == "running" and badge(html, "eu") == "running"
@@ -188,11 +193,7 @@ def test_a_dead_server_greys_only_its_own_bots(two, make_bot, login):
 
 def test_a_slow_server_greys_only_its_bots_and_others_stay_live(app, two, make_bot, login,
                                                                 reconfigure):
-    for server in ("default", "eu"):
-        two["sims"][server].seed_bot(f"live-{server}", controllers=["pmm_btc_1"])
-        bot = _bot(make_bot, two, server, id=server, name=server)
-        bot.instance_name, bot.status = f"live-{server}", "running"
-    db.session.commit()
+    _running_on_each_server(make_bot, two)
     admin = login.as_admin()
     rows_html(admin)
     two["sims"]["eu"].set_fault("slow", seconds=5)
@@ -405,11 +406,7 @@ def test_a_page_never_waits_for_a_slow_servers_answer(app, two, make_bot, login,
 
     monkeypatch.setitem(app.config, "HUMMINGBOT_READ_TIMEOUT", 5.0)  # the eu link's, held
     monkeypatch.setitem(app.config, "STATUS_WAIT_SECONDS", 0.2)
-    for server in ("default", "eu"):
-        two["sims"][server].seed_bot(f"live-{server}", controllers=["pmm_btc_1"])
-        bot = _bot(make_bot, two, server, id=server, name=server)
-        bot.instance_name, bot.status = f"live-{server}", "running"
-    db.session.commit()
+    _running_on_each_server(make_bot, two)
     admin = login.as_admin()
     rows_html(admin)  # a first snapshot of each server
     eu = two["sims"]["eu"]

@@ -138,8 +138,9 @@ def _server_check(batch: Batch, bot: Bot):
     server's shared status first, as the preview did (a bot still there is not archived)."""
     if batch.action not in STATUS_ACTIONS:
         return None, None
+    enabled = fleet().is_enabled(bot.server_id)  # reads the servers table: the link is current
     link = _link(bot)
-    if not fleet().is_enabled(bot.server_id) and (batch.action != "archive" or bot.instance_name):
+    if not enabled and (batch.action != "archive" or bot.instance_name):
         note, public = server_down(link.name, "disabled")
         return link, (note + " since the batch was confirmed; nothing was sent", public)
     if batch.action == "archive":
