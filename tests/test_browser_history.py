@@ -60,4 +60,5 @@ def test_charts_and_the_account_page_in_both_themes_and_on_a_phone(chromium, ser
     _pages(chromium, server, "admin", {
         "bot-24h": "/bots/sharp-a?range=24h", "bot-all": "/bots/sharp-a?range=all",
         "account": "/accounts/client_sharp"}, scheme)
-    _pages(chromium, server, "sharp", {"account": "/accounts/client_sharp"}, scheme)
+    _pages(chromium, server, "sharp", {"bot-7d": "/bots/sharp-a",
+                                       "account": "/accounts/client_sharp"}, scheme)
